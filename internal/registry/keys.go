@@ -1,0 +1,342 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+)
+
+// ErrKeyNotFound: no key has that id.
+var ErrKeyNotFound = fmt.Errorf("key %w", ErrNotFound)
+
+// ErrKeyRotated: the key was already rotated; rotate its successor instead.
+var ErrKeyRotated = errors.New("key already rotated")
+
+func keyKey(id string) keyAttrs { return keyAttrs{PK: "KEY#" + id, SK: "KEY"} }
+
+func keyIndex(k Key) indexAttrs {
+	return indexAttrs{
+		GSI1PK: "CUST#" + k.CustomerID, GSI1SK: "KEY#" + k.Env + "#" + k.ID,
+		GSI2PK: "ENV#" + k.Env + "#KEYS", GSI2SK: k.ID,
+	}
+}
+
+// AllowedFrom lists the stored statuses from which a key may move to `to`.
+// Moving to the status a key already has is a no-op and always allowed.
+// Revoked and expired keys are never revived.
+func AllowedFrom(to KeyStatus) []KeyStatus {
+	switch to {
+	case KeyActive, KeySuspended:
+		return []KeyStatus{KeyActive, KeySuspended}
+	case KeyRevoked:
+		return []KeyStatus{KeyActive, KeySuspended, KeyExpired, KeyRevoked}
+	case KeyExpired:
+		return []KeyStatus{KeyActive, KeySuspended, KeyExpired}
+	}
+	return nil
+}
+
+// CreateKey stores a new key. The key's subscription must exist and its
+// customer be active; the key id must be new.
+func (s *Store) CreateKey(ctx context.Context, k Key, actor string) (Key, error) {
+	now := s.now()
+	k.CreatedAt, k.UpdatedAt, k.Version = now, now, 1
+	if k.Status == "" {
+		k.Status = KeyActive
+	}
+	items, err := s.createKeyItems(k, now, actor, "key.create", nil)
+	if err != nil {
+		return Key{}, err
+	}
+	if err := s.transact(ctx, items, s.createKeyReasons(k)); err != nil {
+		return Key{}, fmt.Errorf("create key %s: %w", k.ID, err)
+	}
+	return k, nil
+}
+
+// createKeyItems: put the key (new id), check the subscription is active,
+// append the audit entry.
+func (s *Store) createKeyItems(k Key, now time.Time, actor, action string, details map[string]string) ([]types.TransactWriteItem, error) {
+	item, err := marshalItem(keyKey(k.ID), keyIndex(k), k)
+	if err != nil {
+		return nil, err
+	}
+	d := map[string]string{"env": k.Env, "displayPrefix": k.DisplayPrefix}
+	for n, v := range details {
+		d[n] = v
+	}
+	audit, err := s.auditPut(AuditEntry{Subject: k.CustomerID, At: now, Actor: actor, Action: action, Target: k.ID, Details: d})
+	if err != nil {
+		return nil, err
+	}
+	return []types.TransactWriteItem{
+		s.put(item, "attribute_not_exists(PK)", nil, nil),
+		s.conditionCheck(subscriptionKey(k.CustomerID, k.Env), "customerStatus = :active", nil,
+			map[string]types.AttributeValue{":active": avS(string(CustomerActive))}),
+		audit,
+	}, nil
+}
+
+func (s *Store) createKeyReasons(k Key) map[int]error {
+	return map[int]error{
+		0: fmt.Errorf("key %s: %w", k.ID, ErrAlreadyExists),
+		1: fmt.Errorf("customer %q must be active and subscribed in %s (%w or %w)", k.CustomerID, k.Env, ErrSubscriptionNotFound, ErrCustomerSuspended),
+	}
+}
+
+// GetKey reads a key by id. Callers that start from a secret derive the id
+// from its hash and must compare the stored hash.
+func (s *Store) GetKey(ctx context.Context, id string) (Key, error) {
+	var k Key
+	if err := s.get(ctx, keyKey(id), &k); err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return Key{}, fmt.Errorf("key %q: %w", id, ErrKeyNotFound)
+		}
+		return Key{}, fmt.Errorf("get key %s: %w", id, err)
+	}
+	return k, nil
+}
+
+// ListKeysByCustomer returns one page of a customer's keys, in one
+// environment or (env "") all of them.
+func (s *Store) ListKeysByCustomer(ctx context.Context, customerID, env, next string, limit int32) (Page[Key], error) {
+	prefix := "KEY#"
+	if env != "" {
+		prefix += env + "#"
+	}
+	p, err := query[Key](ctx, s, &dynamodb.QueryInput{
+		IndexName:                 aws.String(IndexGSI1),
+		KeyConditionExpression:    aws.String("GSI1PK = :pk AND begins_with(GSI1SK, :prefix)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": avS("CUST#" + customerID), ":prefix": avS(prefix)},
+	}, next, limit)
+	if err != nil {
+		return p, fmt.Errorf("list keys of %s: %w", customerID, err)
+	}
+	return p, nil
+}
+
+// ListKeysByEnv returns one page of an environment's keys ordered by id.
+func (s *Store) ListKeysByEnv(ctx context.Context, env, next string, limit int32) (Page[Key], error) {
+	p, err := query[Key](ctx, s, &dynamodb.QueryInput{
+		IndexName:                 aws.String(IndexGSI2),
+		KeyConditionExpression:    aws.String("GSI2PK = :pk"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": avS("ENV#" + env + "#KEYS")},
+	}, next, limit)
+	if err != nil {
+		return p, fmt.Errorf("list keys in %s: %w", env, err)
+	}
+	return p, nil
+}
+
+// SetKeyStatus moves a key to a new status with a conditional write, so two
+// operators acting at once cannot lose an update or revive a revoked key.
+// A key already in the target status is returned unchanged (revoking twice
+// is fine) and nothing is written.
+func (s *Store) SetKeyStatus(ctx context.Context, id string, to KeyStatus, actor string) (Key, error) {
+	from := AllowedFrom(to)
+	if from == nil {
+		return Key{}, fmt.Errorf("status %q: %w", to, ErrInvalidTransition)
+	}
+	for attempt := 0; ; attempt++ {
+		k, err := s.GetKey(ctx, id)
+		if err != nil {
+			return Key{}, err
+		}
+		if k.Status == to {
+			return k, nil
+		}
+		if !containsStatus(from, k.Status) {
+			return Key{}, fmt.Errorf("key %s is %s, cannot become %s: %w", id, k.Status, to, ErrInvalidTransition)
+		}
+		now := s.now()
+		audit, err := s.auditPut(AuditEntry{Subject: k.CustomerID, At: now, Actor: actor, Action: "key." + keyVerb(to), Target: id,
+			Details: map[string]string{"from": string(k.Status), "to": string(to), "displayPrefix": k.DisplayPrefix}})
+		if err != nil {
+			return Key{}, err
+		}
+		items := []types.TransactWriteItem{{Update: &types.Update{
+			TableName:                aws.String(s.table),
+			Key:                      keyKey(id).av(),
+			UpdateExpression:         aws.String("SET #status = :to, updatedAt = :now, version = :next"),
+			ConditionExpression:      aws.String("version = :version"),
+			ExpressionAttributeNames: map[string]string{"#status": "status"},
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":to": avS(string(to)), ":now": avTime(now), ":next": avN(k.Version + 1), ":version": avN(k.Version),
+			},
+		}}, audit}
+		err = s.transact(ctx, items, nil)
+		if errors.Is(err, ErrConflict) && attempt < 5 {
+			continue // changed under us: re-read; the rules are checked again
+		}
+		if err != nil {
+			return Key{}, fmt.Errorf("set key %s status %s: %w", id, to, err)
+		}
+		k.Status, k.UpdatedAt, k.Version = to, now, k.Version+1
+		return k, nil
+	}
+}
+
+func containsStatus(list []KeyStatus, s KeyStatus) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func keyVerb(to KeyStatus) string {
+	switch to {
+	case KeyActive:
+		return "resume"
+	case KeySuspended:
+		return "suspend"
+	case KeyRevoked:
+		return "revoke"
+	default:
+		return "expire"
+	}
+}
+
+// SetKeyExpiry sets when a usable key stops working. The time must be in
+// the future; expiring a key now is SetKeyStatus(id, KeyExpired).
+func (s *Store) SetKeyExpiry(ctx context.Context, id string, at time.Time, actor string) (Key, error) {
+	now := s.now()
+	if !at.After(now) {
+		return Key{}, fmt.Errorf("expiresAt %s is not in the future", at.UTC().Format(time.RFC3339))
+	}
+	k, err := s.GetKey(ctx, id)
+	if err != nil {
+		return Key{}, err
+	}
+	if !containsStatus([]KeyStatus{KeyActive, KeySuspended}, k.EffectiveStatus(now)) {
+		return Key{}, fmt.Errorf("key %s is %s: %w", id, k.EffectiveStatus(now), ErrInvalidTransition)
+	}
+	audit, err := s.auditPut(AuditEntry{Subject: k.CustomerID, At: now, Actor: actor, Action: "key.set-expiry", Target: id,
+		Details: map[string]string{"expiresAt": at.UTC().Format(time.RFC3339)}})
+	if err != nil {
+		return Key{}, err
+	}
+	err = s.transact(ctx, []types.TransactWriteItem{{Update: &types.Update{
+		TableName:           aws.String(s.table),
+		Key:                 keyKey(id).av(),
+		UpdateExpression:    aws.String("SET expiresAt = :at, updatedAt = :now, version = :next"),
+		ConditionExpression: aws.String("version = :version"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":at": avTime(at), ":now": avTime(now), ":next": avN(k.Version + 1), ":version": avN(k.Version),
+		},
+	}}, audit}, nil)
+	if err != nil {
+		return Key{}, fmt.Errorf("set expiry of key %s: %w", id, err)
+	}
+	at = at.UTC()
+	k.ExpiresAt, k.UpdatedAt, k.Version = &at, now, k.Version+1
+	return k, nil
+}
+
+// RotateKey stores successor and makes the old key expire at oldExpiresAt
+// (the end of the grace period), in one transaction. Only an active key that
+// was not rotated before can be rotated: of two concurrent rotations one
+// wins and the other gets ErrKeyRotated or ErrConflict.
+func (s *Store) RotateKey(ctx context.Context, oldID string, successor Key, oldExpiresAt time.Time, actor string) (old, next Key, err error) {
+	old, err = s.GetKey(ctx, oldID)
+	if err != nil {
+		return old, next, err
+	}
+	now := s.now()
+	if old.RotatedTo != "" {
+		return old, next, fmt.Errorf("key %s was rotated to %s: %w", oldID, old.RotatedTo, ErrKeyRotated)
+	}
+	if st := old.EffectiveStatus(now); st != KeyActive {
+		return old, next, fmt.Errorf("key %s is %s, only an active key can be rotated: %w", oldID, st, ErrInvalidTransition)
+	}
+	successor.CustomerID, successor.Env, successor.RotatedFrom = old.CustomerID, old.Env, old.ID
+	successor.CreatedAt, successor.UpdatedAt, successor.Version = now, now, 1
+	if successor.Status == "" {
+		successor.Status = KeyActive
+	}
+	items, err := s.createKeyItems(successor, now, actor, "key.rotate",
+		map[string]string{"rotatedFrom": old.ID, "oldExpiresAt": oldExpiresAt.UTC().Format(time.RFC3339)})
+	if err != nil {
+		return old, next, err
+	}
+	items = append(items, types.TransactWriteItem{Update: &types.Update{
+		TableName:                aws.String(s.table),
+		Key:                      keyKey(oldID).av(),
+		UpdateExpression:         aws.String("SET expiresAt = :exp, rotatedTo = :to, updatedAt = :now, version = :next"),
+		ConditionExpression:      aws.String("version = :version AND #status = :active AND attribute_not_exists(rotatedTo)"),
+		ExpressionAttributeNames: map[string]string{"#status": "status"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":exp": avTime(oldExpiresAt), ":to": avS(successor.ID), ":now": avTime(now),
+			":next": avN(old.Version + 1), ":version": avN(old.Version), ":active": avS(string(KeyActive)),
+		},
+	}})
+	reasons := s.createKeyReasons(successor)
+	reasons[len(items)-1] = fmt.Errorf("rotate key %s: %w", oldID, ErrConflict)
+	if err := s.transact(ctx, items, reasons); err != nil {
+		return old, next, fmt.Errorf("rotate key %s: %w", oldID, err)
+	}
+	exp := oldExpiresAt.UTC()
+	old.ExpiresAt, old.RotatedTo, old.UpdatedAt, old.Version = &exp, successor.ID, now, old.Version+1
+	return old, successor, nil
+}
+
+// UpdateKeyAccess replaces a key's scopes and IP allowlist (already
+// validated by the caller) with a conditional write on the version read.
+func (s *Store) UpdateKeyAccess(ctx context.Context, id string, version int64, scopes, cidrs []string, actor string) (Key, error) {
+	k, err := s.GetKey(ctx, id)
+	if err != nil {
+		return Key{}, err
+	}
+	if version != 0 && k.Version != version {
+		return Key{}, fmt.Errorf("key %s is at version %d, not %d: %w", id, k.Version, version, ErrConflict)
+	}
+	now := s.now()
+	audit, err := s.auditPut(AuditEntry{Subject: k.CustomerID, At: now, Actor: actor, Action: "key.update-access", Target: id,
+		Details: map[string]string{"scopes": fmt.Sprint(scopes), "allowedCidrs": fmt.Sprint(cidrs)}})
+	if err != nil {
+		return Key{}, err
+	}
+	values := map[string]types.AttributeValue{":now": avTime(now), ":next": avN(k.Version + 1), ":version": avN(k.Version)}
+	set := "SET updatedAt = :now, version = :next"
+	var remove []string
+	for _, f := range []struct {
+		attr string
+		vals []string
+	}{{"scopes", scopes}, {"allowedCidrs", cidrs}} {
+		if len(f.vals) == 0 {
+			remove = append(remove, f.attr)
+			continue
+		}
+		l := make([]types.AttributeValue, len(f.vals))
+		for i, v := range f.vals {
+			l[i] = avS(v)
+		}
+		values[":"+f.attr] = &types.AttributeValueMemberL{Value: l}
+		set += ", " + f.attr + " = :" + f.attr
+	}
+	expr := set
+	if len(remove) > 0 {
+		expr += " REMOVE " + remove[0]
+		for _, r := range remove[1:] {
+			expr += ", " + r
+		}
+	}
+	err = s.transact(ctx, []types.TransactWriteItem{{Update: &types.Update{
+		TableName:                 aws.String(s.table),
+		Key:                       keyKey(id).av(),
+		UpdateExpression:          aws.String(expr),
+		ConditionExpression:       aws.String("version = :version"),
+		ExpressionAttributeValues: values,
+	}}, audit}, nil)
+	if err != nil {
+		return Key{}, fmt.Errorf("update key %s: %w", id, err)
+	}
+	k.Scopes, k.AllowedCIDRs, k.UpdatedAt, k.Version = scopes, cidrs, now, k.Version+1
+	return k, nil
+}

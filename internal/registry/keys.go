@@ -26,9 +26,10 @@ func keyIndex(k Key) indexAttrs {
 	}
 }
 
-// AllowedFrom lists the stored statuses from which a key may move to `to`.
-// Moving to the status a key already has is a no-op and always allowed.
-// Revoked and expired keys are never revived.
+// AllowedFrom lists the effective statuses from which a key may move to
+// `to`; this is the one place the lifecycle rules live. Moving to the status
+// a key already has is a no-op. Revoked and expired keys are never revived,
+// but may still be revoked (so revoking is always safe).
 func AllowedFrom(to KeyStatus) []KeyStatus {
 	switch to {
 	case KeyActive, KeySuspended:
@@ -147,13 +148,16 @@ func (s *Store) SetKeyStatus(ctx context.Context, id string, to KeyStatus, actor
 		if err != nil {
 			return Key{}, err
 		}
-		if k.Status == to {
+		now := s.now()
+		// Judge by the effective status: a key past its expiry is expired
+		// even while its stored status still says active.
+		cur := k.EffectiveStatus(now)
+		if k.Status == to && cur == to {
 			return k, nil
 		}
-		if !containsStatus(from, k.Status) {
-			return Key{}, fmt.Errorf("key %s is %s, cannot become %s: %w", id, k.Status, to, ErrInvalidTransition)
+		if !containsStatus(from, cur) {
+			return Key{}, fmt.Errorf("key %s is %s, cannot become %s: %w", id, cur, to, ErrInvalidTransition)
 		}
-		now := s.now()
 		audit, err := s.auditPut(AuditEntry{Subject: k.CustomerID, At: now, Actor: actor, Action: "key." + keyVerb(to), Target: id,
 			Details: map[string]string{"from": string(k.Status), "to": string(to), "displayPrefix": k.DisplayPrefix}})
 		if err != nil {

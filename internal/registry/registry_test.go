@@ -629,3 +629,67 @@ func cmpSorted(s []string) []string {
 	slices.Sort(out)
 	return out
 }
+
+// Every (from, to) pair of key statuses, through the real conditional writes.
+func TestKeyStatusTransitions(t *testing.T) {
+	s, clk := newStore(t)
+	ctx := context.Background()
+	seed(t, s)
+	const (
+		active    = registry.KeyActive
+		suspended = registry.KeySuspended
+		revoked   = registry.KeyRevoked
+		expired   = registry.KeyExpired
+	)
+	// into puts a new key into status from (expired: by passing its expiry).
+	into := func(t *testing.T, id string, from registry.KeyStatus) {
+		t.Helper()
+		if _, err := s.CreateKey(ctx, newKey(id, "c1"), "op"); err != nil {
+			t.Fatal(err)
+		}
+		var err error
+		switch from {
+		case suspended, revoked:
+			_, err = s.SetKeyStatus(ctx, id, from, "op")
+		case expired:
+			_, err = s.SetKeyExpiry(ctx, id, clk.Now().Add(time.Second), "op")
+			clk.Advance(time.Second)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	ok := error(nil)
+	tests := []struct {
+		from, to registry.KeyStatus
+		want     error
+	}{
+		{active, active, ok}, {active, suspended, ok}, {active, revoked, ok}, {active, expired, ok},
+		{suspended, active, ok}, {suspended, suspended, ok}, {suspended, revoked, ok}, {suspended, expired, ok},
+		{revoked, active, registry.ErrInvalidTransition}, {revoked, suspended, registry.ErrInvalidTransition},
+		{revoked, revoked, ok}, {revoked, expired, registry.ErrInvalidTransition},
+		{expired, active, registry.ErrInvalidTransition}, {expired, suspended, registry.ErrInvalidTransition},
+		{expired, revoked, ok}, {expired, expired, ok},
+	}
+	for i, tc := range tests {
+		t.Run(fmt.Sprintf("%s to %s", tc.from, tc.to), func(t *testing.T) {
+			id := fmt.Sprintf("key_t%02d", i)
+			into(t, id, tc.from)
+			_, err := s.SetKeyStatus(ctx, id, tc.to, "op")
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("err = %v, want %v", err, tc.want)
+			}
+			k, _ := s.GetKey(ctx, id)
+			want := tc.to
+			if tc.want != nil {
+				want = tc.from
+			}
+			if got := k.EffectiveStatus(clk.Now()); got != want {
+				t.Errorf("effective status = %s, want %s", got, want)
+			}
+		})
+	}
+	if _, err := s.SetKeyStatus(ctx, "key_t00", "deleted", "op"); !errors.Is(err, registry.ErrInvalidTransition) {
+		t.Errorf("unknown status: err = %v", err)
+	}
+}

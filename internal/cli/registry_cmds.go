@@ -225,7 +225,7 @@ func newPlansCommand(app *App) *cobra.Command {
 	}
 	var p registry.Plan
 	put := &cobra.Command{
-		Use:   "put NAME --env ENV --usage-plan-id ID",
+		Use:   "put NAME --env ENV [--usage-plan-id ID]",
 		Short: "Register a plan (normally discovered from usage plan tags by reconcile)",
 		Args:  exactArgs(1, "NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -251,12 +251,11 @@ func newPlansCommand(app *App) *cobra.Command {
 			})
 		},
 	}
-	put.Flags().StringVar(&p.UsagePlanID, "usage-plan-id", "", "API Gateway usage plan id (required)")
+	put.Flags().StringVar(&p.UsagePlanID, "usage-plan-id", "", "API Gateway usage plan id (empty: attach keys once reconcile discovers it by tag)")
 	put.Flags().Float64Var(&p.RateLimit, "rate", 0, "throttle rate (requests/s)")
 	put.Flags().Int32Var(&p.BurstLimit, "burst", 0, "throttle burst")
 	put.Flags().Int32Var(&p.QuotaLimit, "quota", 0, "quota limit")
 	put.Flags().StringVar(&p.QuotaPeriod, "quota-period", "", "DAY, WEEK or MONTH")
-	_ = put.MarkFlagRequired("usage-plan-id")
 	cmd.AddCommand(list, put)
 	return cmd
 }

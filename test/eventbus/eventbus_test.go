@@ -24,7 +24,10 @@ func TestPutEventsRoutesThroughTheRealClient(t *testing.T) {
 			return nil
 		}})
 	bus.AddRule(Rule{Name: "broken", Source: "stagehand.deployment", DetailTypes: []string{"API Stack Retiring"}, MaxAttempts: 2,
-		Target: func(context.Context, events.CloudWatchEvent) error { fails.Add(1); return errors.New("invalid event: apiId missing") }})
+		Target: func(context.Context, events.CloudWatchEvent) error {
+			fails.Add(1)
+			return errors.New("invalid event: apiId missing")
+		}})
 	client := Client(bus.Start(t))
 	out, err := client.PutEvents(context.Background(), &eventbridge.PutEventsInput{Entries: []types.PutEventsRequestEntry{
 		{Source: aws.String("stagehand.deployment"), DetailType: aws.String("API Deployment Completed"), Detail: aws.String(`{"sequence":1}`)},

@@ -129,7 +129,9 @@ func allowAll(usageKey string) Authorizer {
 
 func TestDecisions(t *testing.T) {
 	f := newFixture(t, nil, nil)
-	get := func(path string) *http.Request { return httptest.NewRequest(http.MethodGet, "http://api.example.com"+path, nil) }
+	get := func(path string) *http.Request {
+		return httptest.NewRequest(http.MethodGet, "http://api.example.com"+path, nil)
+	}
 	tests := []struct {
 		name string
 		auth Authorizer
@@ -198,7 +200,9 @@ func TestDecisions(t *testing.T) {
 }
 
 func TestThrottleAndQuota(t *testing.T) {
-	get := func() *http.Request { return httptest.NewRequest(http.MethodGet, "http://api.example.com/orders/1", nil) }
+	get := func() *http.Request {
+		return httptest.NewRequest(http.MethodGet, "http://api.example.com/orders/1", nil)
+	}
 	t.Run("burst then 429 until tokens refill", func(t *testing.T) {
 		f := newFixture(t, &types.ThrottleSettings{RateLimit: 1, BurstLimit: 2}, nil)
 		var got []int

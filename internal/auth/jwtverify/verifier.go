@@ -1,0 +1,479 @@
+// Package jwtverify verifies JWTs for the authorizer: golang-jwt/jwt v5 with
+// an explicit algorithm allowlist, keys from each issuer's JWKS URL through
+// MicahParks/keyfunc v3 (pre-fetched at construction, refreshed in the
+// background, re-fetched — rate-limited — when a token names an unknown kid),
+// and an optional HS256 shared secret for issuers that are configured for it.
+//
+// A Verifier is safe for concurrent use. It never logs a token or a
+// signature.
+package jwtverify
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rsa"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/MicahParks/jwkset"
+	"github.com/MicahParks/keyfunc/v3"
+	"github.com/golang-jwt/jwt/v5"
+	"golang.org/x/time/rate"
+
+	"github.com/stagehand-dev/stagehand/internal/clock"
+)
+
+// MaxTokenBytes is the largest token accepted; longer ones are rejected
+// before any parsing.
+const MaxTokenBytes = 8 << 10
+
+// MaxHTTPTimeout caps every JWKS request.
+const MaxHTTPTimeout = 2 * time.Second
+
+// maxKIDLen bounds the kid header we are willing to look up or log.
+const maxKIDLen = 256
+
+// minRSABits is the smallest RSA modulus accepted.
+const minRSABits = 2048
+
+// minHS256SecretLen is RFC 7518's minimum HS256 key size (256 bits).
+const minHS256SecretLen = 32
+
+// Sentinel errors. Every rejection wraps one of these or a golang-jwt error
+// (jwt.ErrTokenExpired, jwt.ErrTokenMalformed, ...).
+var (
+	ErrTokenTooLarge   = errors.New("token larger than 8 KiB")
+	ErrUnknownIssuer   = errors.New("token issuer is not configured")
+	ErrCritHeader      = errors.New("token has a crit header")
+	ErrMissingKID      = errors.New("token has no usable kid header")
+	ErrAlgNotAllowed   = errors.New("algorithm not allowed for this issuer")
+	ErrKeyMismatch     = errors.New("JWKS key does not fit the token's algorithm")
+	ErrAudience        = errors.New("token audience is not accepted")
+	ErrLifetime        = errors.New("token lifetime exceeds the maximum")
+	ErrBadSubject      = errors.New("token sub is not a string")
+	ErrInvalidIssuerCf = errors.New("invalid issuer configuration")
+)
+
+// Issuer is one trusted token issuer.
+type Issuer struct {
+	// Issuer is the exact "iss" value.
+	Issuer string
+	// JWKSURL is where the issuer publishes its public keys (https, or http
+	// on a loopback host). Empty only for an HS256-only issuer.
+	JWKSURL string
+	// Audiences: a token must name at least one of them in "aud".
+	Audiences []string
+	// HS256 lets this issuer sign with the shared secret (WithHS256Secret).
+	HS256 bool
+}
+
+// Token is a verified token's identity and claims.
+type Token struct {
+	Issuer  string
+	Subject string
+	Alg     string
+	KID     string // empty for HS256
+	JTI     string // for logs; may be empty
+	Expires time.Time
+	// Claims are all the token's claims (read-only).
+	Claims jwt.MapClaims
+	// Key identifies the key that verified the token (see KeyCurrent).
+	Key KeyRef
+}
+
+// KeyRef identifies the exact key that verified a token.
+type KeyRef struct {
+	issuer    *issuerKeys
+	kid       string
+	fp        uint64
+	cacheable bool
+}
+
+// Verifier verifies tokens. Build it with New.
+type Verifier struct {
+	issuers     map[string]*issuerKeys
+	parser      *jwt.Parser
+	clock       clock.Clock
+	maxLifetime time.Duration
+	hsSecret    []byte
+	log         *slog.Logger
+
+	httpClient      *http.Client
+	refresh         time.Duration
+	unknownKIDEvery time.Duration
+	leeway          time.Duration
+}
+
+type issuerKeys struct {
+	cfg   Issuer
+	store *kidIndex       // nil for an HS256-only issuer
+	kf    keyfunc.Keyfunc // reads store through the jwkset HTTP client
+}
+
+// Option configures a Verifier.
+type Option func(*Verifier)
+
+// WithClock sets the clock used for exp/nbf/iat (default: system clock).
+func WithClock(c clock.Clock) Option { return func(v *Verifier) { v.clock = c } }
+
+// WithLeeway sets the clock-skew allowance for exp, nbf and iat (default 30 s).
+func WithLeeway(d time.Duration) Option { return func(v *Verifier) { v.leeway = d } }
+
+// WithMaxLifetime sets the longest accepted token lifetime: exp − iat, or
+// exp − now when iat is absent (default 24 h).
+func WithMaxLifetime(d time.Duration) Option { return func(v *Verifier) { v.maxLifetime = d } }
+
+// WithHS256Secret enables HS256 for issuers with HS256 set. The secret must
+// be at least 32 bytes.
+func WithHS256Secret(secret []byte) Option {
+	return func(v *Verifier) { v.hsSecret = slices.Clone(secret) }
+}
+
+// WithHTTPClient sets the client for JWKS requests; its Timeout is capped at
+// MaxHTTPTimeout (default: a client with that timeout).
+func WithHTTPClient(c *http.Client) Option { return func(v *Verifier) { v.httpClient = c } }
+
+// WithRefreshInterval sets the background JWKS refresh period (default 5 min).
+func WithRefreshInterval(d time.Duration) Option { return func(v *Verifier) { v.refresh = d } }
+
+// WithUnknownKIDRefresh sets the minimum time between two JWKS refetches
+// triggered by unknown kids, per issuer (default 30 s).
+func WithUnknownKIDRefresh(d time.Duration) Option {
+	return func(v *Verifier) { v.unknownKIDEvery = d }
+}
+
+// WithLogger sets the logger for JWKS refresh failures (default slog.Default).
+func WithLogger(l *slog.Logger) Option { return func(v *Verifier) { v.log = l } }
+
+// New builds a Verifier and fetches every issuer's JWKS once, concurrently,
+// before returning. A JWKS that cannot be fetched now is logged, not fatal:
+// its keys are fetched again in the background and on the first unknown kid.
+// ctx bounds the background refresh goroutines (cancel it to stop them).
+func New(ctx context.Context, issuers []Issuer, opts ...Option) (*Verifier, error) {
+	v := &Verifier{
+		clock:           clock.System{},
+		leeway:          30 * time.Second,
+		maxLifetime:     24 * time.Hour,
+		refresh:         5 * time.Minute,
+		unknownKIDEvery: 30 * time.Second,
+		log:             slog.Default(),
+		issuers:         make(map[string]*issuerKeys, len(issuers)),
+	}
+	for _, o := range opts {
+		o(v)
+	}
+	if v.hsSecret != nil && len(v.hsSecret) < minHS256SecretLen {
+		return nil, fmt.Errorf("HS256 secret: %w: want at least %d bytes", ErrInvalidIssuerCf, minHS256SecretLen)
+	}
+	if len(issuers) == 0 {
+		return nil, fmt.Errorf("%w: no issuers", ErrInvalidIssuerCf)
+	}
+	client := &http.Client{Timeout: MaxHTTPTimeout}
+	if v.httpClient != nil {
+		c := *v.httpClient
+		if c.Timeout <= 0 || c.Timeout > MaxHTTPTimeout {
+			c.Timeout = MaxHTTPTimeout
+		}
+		client = &c
+	}
+	v.httpClient = client
+
+	methods := []string{"RS256", "RS384", "RS512", "PS256", "ES256", "ES384", "EdDSA"}
+	for _, is := range issuers {
+		if err := v.checkIssuer(is); err != nil {
+			return nil, err
+		}
+		if is.HS256 && !slices.Contains(methods, "HS256") {
+			methods = append(methods, "HS256")
+		}
+		v.issuers[is.Issuer] = &issuerKeys{cfg: is}
+	}
+	v.parser = jwt.NewParser(
+		jwt.WithValidMethods(methods),
+		jwt.WithLeeway(v.leeway),
+		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(),
+		jwt.WithTimeFunc(v.clock.Now),
+		jwt.WithStrictDecoding(),
+	)
+
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+	)
+	for _, ik := range v.issuers {
+		if ik.cfg.JWKSURL == "" {
+			continue
+		}
+		wg.Go(func() {
+			if err := v.connect(ctx, ik); err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+func (v *Verifier) checkIssuer(is Issuer) error {
+	switch {
+	case is.Issuer == "":
+		return fmt.Errorf("%w: empty issuer", ErrInvalidIssuerCf)
+	case v.issuers[is.Issuer] != nil:
+		return fmt.Errorf("%w: issuer %q listed twice", ErrInvalidIssuerCf, is.Issuer)
+	case len(is.Audiences) == 0:
+		return fmt.Errorf("%w: issuer %q has no audiences", ErrInvalidIssuerCf, is.Issuer)
+	case is.JWKSURL == "" && !is.HS256:
+		return fmt.Errorf("%w: issuer %q has neither a JWKS URL nor HS256", ErrInvalidIssuerCf, is.Issuer)
+	case is.HS256 && v.hsSecret == nil:
+		return fmt.Errorf("%w: issuer %q uses HS256 but no secret is configured", ErrInvalidIssuerCf, is.Issuer)
+	}
+	if is.JWKSURL != "" {
+		if err := CheckJWKSURL(is.JWKSURL); err != nil {
+			return fmt.Errorf("%w: issuer %q: %w", ErrInvalidIssuerCf, is.Issuer, err)
+		}
+	}
+	return nil
+}
+
+// CheckJWKSURL accepts https URLs, and http ones only on a loopback host
+// (local tests and emulators).
+func CheckJWKSURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("jwks url: %w", err)
+	}
+	switch {
+	case u.Host == "":
+		return fmt.Errorf("jwks url %q has no host", raw)
+	case u.Scheme == "https":
+		return nil
+	case u.Scheme == "http" && (u.Hostname() == "127.0.0.1" || u.Hostname() == "::1" || u.Hostname() == "localhost"):
+		return nil
+	}
+	return fmt.Errorf("jwks url %q must use https", raw)
+}
+
+// connect wires one issuer: our kid index as the storage, the jwkset HTTP
+// storage around it (first fetch now, background refresh), the jwkset HTTP
+// client (rate-limited refetch on unknown kid) and keyfunc on top.
+func (v *Verifier) connect(ctx context.Context, ik *issuerKeys) error {
+	u := ik.cfg.JWKSURL
+	onErr := func(ctx context.Context, err error) {
+		v.log.ErrorContext(ctx, "jwks refresh failed", "issuer", ik.cfg.Issuer, "jwksUrl", u, "error", err)
+	}
+	idx := newKidIndex()
+	httpStore, err := jwkset.NewStorageFromHTTP(u, jwkset.HTTPClientStorageOptions{
+		Client:                    v.httpClient,
+		Ctx:                       ctx,
+		HTTPTimeout:               MaxHTTPTimeout,
+		NoErrorReturnFirstHTTPReq: true,
+		RefreshErrorHandler:       onErr,
+		RefreshInterval:           v.refresh,
+		Storage:                   idx,
+	})
+	if err != nil {
+		return fmt.Errorf("jwks for issuer %q: %w", ik.cfg.Issuer, err)
+	}
+	client, err := jwkset.NewHTTPClient(jwkset.HTTPClientOptions{
+		HTTPURLs:       map[string]jwkset.Storage{u: httpStore},
+		PrioritizeHTTP: true,
+		// A caller never waits long for the limiter: when a refetch happened
+		// recently the wait needed (up to the unknown-kid interval) exceeds
+		// this bound and rate.Limiter refuses at once, so an unknown kid is
+		// simply unknown. The bound is not 1 ms because the wait runs under a
+		// context with this timeout: on a busy host a 1 ms context can expire
+		// before the limiter looks at it, skipping a refetch that was due.
+		RateLimitWaitMax:  50 * time.Millisecond,
+		RefreshUnknownKID: rate.NewLimiter(rate.Every(v.unknownKIDEvery), 1),
+	})
+	if err != nil {
+		return fmt.Errorf("jwks client for issuer %q: %w", ik.cfg.Issuer, err)
+	}
+	kf, err := keyfunc.New(keyfunc.Options{Ctx: ctx, Storage: client})
+	if err != nil {
+		return fmt.Errorf("keyfunc for issuer %q: %w", ik.cfg.Issuer, err)
+	}
+	ik.store, ik.kf = idx, kf
+	return nil
+}
+
+// KeyCount returns how many keys the issuer's JWKS currently holds (for
+// cold-start logs and tests).
+func (v *Verifier) KeyCount(issuer string) int {
+	ik := v.issuers[issuer]
+	if ik == nil || ik.store == nil {
+		return 0
+	}
+	return len(ik.store.snap.Load().keys)
+}
+
+// KeyCurrent reports whether the key that verified a token is still
+// published unchanged (always true for HS256). A cached verification must be
+// dropped once this turns false.
+func (v *Verifier) KeyCurrent(r KeyRef) bool {
+	if !r.cacheable || r.issuer == nil {
+		return false
+	}
+	if r.issuer.store == nil {
+		return true // HS256: the secret is fixed for the process's life
+	}
+	return r.issuer.store.current(r.kid, r.fp)
+}
+
+// Cacheable reports whether a verification may be cached (false when the
+// key set changed while the token was being verified).
+func (r KeyRef) Cacheable() bool { return r.cacheable }
+
+// Verify parses and fully verifies token: size, structure, algorithm
+// allowlist, issuer, key, signature, exp (required), nbf, iat, audience and
+// maximum lifetime. The error never contains the token.
+func (v *Verifier) Verify(ctx context.Context, token string) (Token, error) {
+	if len(token) > MaxTokenBytes {
+		return Token{}, ErrTokenTooLarge
+	}
+	claims := jwt.MapClaims{}
+	var (
+		ik  *issuerKeys
+		ref KeyRef
+		kid string
+	)
+	keyFunc := func(t *jwt.Token) (any, error) {
+		if _, ok := t.Header["crit"]; ok {
+			return nil, ErrCritHeader
+		}
+		iss, _ := claims["iss"].(string)
+		if ik = v.issuers[iss]; ik == nil {
+			return nil, ErrUnknownIssuer
+		}
+		alg := t.Method.Alg()
+		if alg == "HS256" {
+			if !ik.cfg.HS256 || v.hsSecret == nil {
+				return nil, ErrAlgNotAllowed
+			}
+			ref = KeyRef{issuer: ik, cacheable: true}
+			return v.hsSecret, nil
+		}
+		if ik.kf == nil {
+			return nil, ErrAlgNotAllowed
+		}
+		kid, _ = t.Header["kid"].(string)
+		if kid == "" || len(kid) > maxKIDLen {
+			kid = ""
+			return nil, ErrMissingKID
+		}
+		key, err := ik.kf.KeyfuncCtx(ctx)(t)
+		if err != nil {
+			return nil, err
+		}
+		if err := keyFitsAlg(alg, key); err != nil {
+			return nil, err
+		}
+		fp, ok := ik.store.fingerprintOf(kid, key)
+		ref = KeyRef{issuer: ik, kid: kid, fp: fp, cacheable: ok}
+		return key, nil
+	}
+	tok, err := v.parser.ParseWithClaims(token, claims, keyFunc)
+	if err != nil {
+		if kid != "" {
+			return Token{}, fmt.Errorf("kid %q: %w", kid, err)
+		}
+		return Token{}, err
+	}
+	exp, _ := claims.GetExpirationTime() // required and type-checked by the parser
+	if err := v.checkAudience(ik, claims); err != nil {
+		return Token{}, err
+	}
+	if err := v.checkLifetime(claims, exp.Time); err != nil {
+		return Token{}, err
+	}
+	sub, err := claims.GetSubject()
+	if err != nil {
+		return Token{}, fmt.Errorf("%w: %w", ErrBadSubject, err)
+	}
+	jti, _ := claims["jti"].(string)
+	return Token{
+		Issuer:  ik.cfg.Issuer,
+		Subject: sub,
+		Alg:     tok.Method.Alg(),
+		KID:     kid,
+		JTI:     jti,
+		Expires: exp.Time,
+		Claims:  claims,
+		Key:     ref,
+	}, nil
+}
+
+func (v *Verifier) checkAudience(ik *issuerKeys, claims jwt.MapClaims) error {
+	auds, err := claims.GetAudience()
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrAudience, err)
+	}
+	for _, a := range auds {
+		if slices.Contains(ik.cfg.Audiences, a) {
+			return nil
+		}
+	}
+	return ErrAudience
+}
+
+func (v *Verifier) checkLifetime(claims jwt.MapClaims, exp time.Time) error {
+	start := v.clock.Now()
+	if iat, _ := claims.GetIssuedAt(); iat != nil {
+		start = iat.Time
+	}
+	if exp.Sub(start) > v.maxLifetime {
+		return fmt.Errorf("%w (%s)", ErrLifetime, v.maxLifetime)
+	}
+	return nil
+}
+
+// keyFitsAlg refuses a JWKS key whose type does not match the token's
+// algorithm (for example an "oct" key offered for RS256, or a P-384 key for
+// ES256), and RSA keys shorter than 2048 bits.
+func keyFitsAlg(alg string, key any) error {
+	switch alg {
+	case "RS256", "RS384", "RS512", "PS256":
+		k, ok := key.(*rsa.PublicKey)
+		if !ok {
+			return fmt.Errorf("%w: %s needs an RSA key, got %T", ErrKeyMismatch, alg, key)
+		}
+		if k.N.BitLen() < minRSABits {
+			return fmt.Errorf("%w: RSA key of %d bits", ErrKeyMismatch, k.N.BitLen())
+		}
+		return nil
+	case "ES256", "ES384":
+		k, ok := key.(*ecdsa.PublicKey)
+		if !ok {
+			return fmt.Errorf("%w: %s needs an EC key, got %T", ErrKeyMismatch, alg, key)
+		}
+		want := elliptic.P256()
+		if alg == "ES384" {
+			want = elliptic.P384()
+		}
+		if k.Curve != want {
+			return fmt.Errorf("%w: %s with curve %s", ErrKeyMismatch, alg, k.Curve.Params().Name)
+		}
+		return nil
+	case "EdDSA":
+		if _, ok := key.(ed25519.PublicKey); !ok {
+			return fmt.Errorf("%w: EdDSA needs an Ed25519 key, got %T", ErrKeyMismatch, key)
+		}
+		return nil
+	}
+	return fmt.Errorf("%w: %s", ErrAlgNotAllowed, alg)
+}

@@ -1,0 +1,267 @@
+package jwtverify
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"math/big"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/stagehand-dev/stagehand/internal/clock"
+)
+
+const (
+	iss = "https://issuer.example.com/"
+	aud = "api"
+)
+
+var t0 = time.Date(2026, 1, 10, 12, 0, 0, 0, time.UTC)
+
+var rsaKeys = sync.OnceValue(func() [3]*rsa.PrivateKey {
+	var out [3]*rsa.PrivateKey
+	for i := range out {
+		k, err := rsa.GenerateKey(rand.Reader, 2048)
+		if err != nil {
+			panic(err)
+		}
+		out[i] = k
+	}
+	return out
+})
+
+func jwk(kid string, k *rsa.PrivateKey) map[string]any {
+	b := base64.RawURLEncoding.EncodeToString
+	return map[string]any{"kty": "RSA", "kid": kid, "use": "sig", "n": b(k.N.Bytes()), "e": b(big.NewInt(int64(k.E)).Bytes())}
+}
+
+type server struct {
+	*httptest.Server
+	mu      sync.Mutex
+	body    []byte
+	down    bool
+	fetches atomic.Int32
+}
+
+func newServer(t *testing.T, keys ...map[string]any) *server {
+	s := &server{}
+	s.set(keys...)
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		s.fetches.Add(1)
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.down {
+			w.WriteHeader(http.StatusBadGateway)
+			return
+		}
+		_, _ = w.Write(s.body)
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+func (s *server) set(keys ...map[string]any) {
+	b, _ := json.Marshal(map[string]any{"keys": keys})
+	s.mu.Lock()
+	s.body, s.down = b, false
+	s.mu.Unlock()
+}
+
+func (s *server) setDown() {
+	s.mu.Lock()
+	s.down = true
+	s.mu.Unlock()
+}
+
+func token(t *testing.T, k *rsa.PrivateKey, kid string) string {
+	t.Helper()
+	tok := jwt.NewWithClaims(jwt.SigningMethodRS256, jwt.MapClaims{
+		"iss": iss, "aud": aud, "sub": "c1", "iat": t0.Unix(), "exp": t0.Add(time.Hour).Unix(),
+	})
+	tok.Header["kid"] = kid
+	s, err := tok.SignedString(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func newVerifier(t *testing.T, url string, opts ...Option) *Verifier {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	opts = append([]Option{WithClock(clock.NewVirtual(t0)), WithUnknownKIDRefresh(time.Millisecond)}, opts...)
+	v, err := New(ctx, []Issuer{{Issuer: iss, JWKSURL: url, Audiences: []string{aud}}}, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func TestPrefetchAtConstruction(t *testing.T) {
+	k := rsaKeys()
+	s := newServer(t, jwk("k1", k[0]), jwk("k2", k[1]))
+	v := newVerifier(t, s.URL)
+	if n := s.fetches.Load(); n != 1 {
+		t.Fatalf("fetches after New = %d, want 1", n)
+	}
+	if n := v.KeyCount(iss); n != 2 {
+		t.Fatalf("KeyCount = %d, want 2", n)
+	}
+	if _, err := v.Verify(context.Background(), token(t, k[0], "k1")); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.fetches.Load(); n != 1 {
+		t.Errorf("a known kid caused a fetch: %d", n)
+	}
+}
+
+func TestRotationNewKidRefetches(t *testing.T) {
+	k := rsaKeys()
+	s := newServer(t, jwk("k1", k[0]))
+	v := newVerifier(t, s.URL)
+	old, err := v.Verify(context.Background(), token(t, k[0], "k1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.set(jwk("k1", k[0]), jwk("k2", k[1])) // the issuer publishes a new key
+	tok, err := v.Verify(context.Background(), token(t, k[1], "k2"))
+	if err != nil {
+		t.Fatalf("new kid after rotation: %v", err)
+	}
+	if n := s.fetches.Load(); n != 2 {
+		t.Errorf("fetches = %d, want 2", n)
+	}
+	if !v.KeyCurrent(tok.Key) || !v.KeyCurrent(old.Key) {
+		t.Errorf("both keys published, KeyCurrent must be true (refetch of identical keys keeps cached tokens)")
+	}
+	s.set(jwk("k2", k[1])) // k1 withdrawn
+	if _, err := v.Verify(context.Background(), token(t, k[2], "k3")); err == nil {
+		t.Fatal("unknown kid verified")
+	}
+	if v.KeyCurrent(old.Key) {
+		t.Errorf("KeyCurrent true for a withdrawn kid")
+	}
+	s.set(jwk("k2", k[2])) // kid reused for a different key
+	if _, err := v.Verify(context.Background(), token(t, k[2], "k4")); err == nil {
+		t.Fatal("unknown kid verified")
+	}
+	if v.KeyCurrent(tok.Key) {
+		t.Errorf("KeyCurrent true although kid k2 now names another key")
+	}
+}
+
+func TestUnknownKidRefetchIsRateLimited(t *testing.T) {
+	k := rsaKeys()
+	s := newServer(t, jwk("k1", k[0]))
+	v := newVerifier(t, s.URL, WithUnknownKIDRefresh(time.Hour))
+	for range 5 {
+		_, err := v.Verify(context.Background(), token(t, k[1], "nope"))
+		if err == nil {
+			t.Fatal("unknown kid verified")
+		}
+	}
+	if n := s.fetches.Load(); n != 2 {
+		t.Errorf("fetches = %d, want 2 (prefetch + one rate-limited refetch)", n)
+	}
+}
+
+func TestOutageKeepsCachedKeys(t *testing.T) {
+	k := rsaKeys()
+	s := newServer(t, jwk("k1", k[0]))
+	v := newVerifier(t, s.URL)
+	s.setDown()
+	// An unknown kid forces a refetch, which fails: the old keys stay.
+	if _, err := v.Verify(context.Background(), token(t, k[1], "k2")); err == nil {
+		t.Fatal("unknown kid verified during outage")
+	}
+	if n := s.fetches.Load(); n != 2 {
+		t.Fatalf("fetches = %d, want 2", n)
+	}
+	if _, err := v.Verify(context.Background(), token(t, k[0], "k1")); err != nil {
+		t.Fatalf("cached key during JWKS outage: %v", err)
+	}
+}
+
+func TestColdStartWithJWKSDown(t *testing.T) {
+	k := rsaKeys()
+	s := newServer(t, jwk("k1", k[0]))
+	s.setDown()
+	v := newVerifier(t, s.URL)
+	if n := v.KeyCount(iss); n != 0 {
+		t.Fatalf("KeyCount = %d, want 0", n)
+	}
+	s.set(jwk("k1", k[0])) // the issuer recovers
+	if _, err := v.Verify(context.Background(), token(t, k[0], "k1")); err != nil {
+		t.Fatalf("after recovery: %v", err)
+	}
+}
+
+func TestHS256(t *testing.T) {
+	secret := []byte("0123456789abcdef0123456789abcdef")
+	hs := func(s []byte, issuer string) string {
+		tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
+			"iss": issuer, "aud": aud, "sub": "c1", "iat": t0.Unix(), "exp": t0.Add(time.Hour).Unix(),
+		}).SignedString(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	ctx := context.Background()
+	s := newServer(t, jwk("k1", rsaKeys()[0]))
+	v, err := New(ctx, []Issuer{
+		{Issuer: "https://hs.example.com/", Audiences: []string{aud}, HS256: true},
+		{Issuer: iss, JWKSURL: s.URL, Audiences: []string{aud}},
+	}, WithClock(clock.NewVirtual(t0)), WithHS256Secret(secret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Verify(ctx, hs(secret, "https://hs.example.com/")); err != nil {
+		t.Fatalf("HS256 issuer: %v", err)
+	}
+	if _, err := v.Verify(ctx, hs(secret, iss)); !errors.Is(err, ErrAlgNotAllowed) {
+		t.Fatalf("HS256 for a JWKS-only issuer: %v, want ErrAlgNotAllowed", err)
+	}
+	if _, err := v.Verify(ctx, hs([]byte("another-secret-of-32-bytes-......"), "https://hs.example.com/")); err == nil {
+		t.Fatal("HS256 with the wrong secret verified")
+	}
+	if _, err := New(ctx, []Issuer{{Issuer: "x", Audiences: []string{aud}, HS256: true}}, WithHS256Secret([]byte("short"))); err == nil {
+		t.Fatal("weak secret accepted")
+	}
+	if _, err := New(ctx, []Issuer{{Issuer: "x", Audiences: []string{aud}, HS256: true}}); err == nil {
+		t.Fatal("HS256 issuer without a secret accepted")
+	}
+}
+
+func TestHTTPTimeoutCapped(t *testing.T) {
+	s := newServer(t, jwk("k1", rsaKeys()[0]))
+	v := newVerifier(t, s.URL, WithHTTPClient(&http.Client{Timeout: time.Minute}))
+	if v.httpClient.Timeout != MaxHTTPTimeout {
+		t.Errorf("timeout %v, want %v", v.httpClient.Timeout, MaxHTTPTimeout)
+	}
+}
+
+func TestCheckJWKSURL(t *testing.T) {
+	for url, ok := range map[string]bool{
+		"https://idp.example.com/jwks": true,
+		"http://127.0.0.1:8080/jwks":   true,
+		"http://localhost/jwks":        true,
+		"http://idp.example.com/jwks":  false,
+		"ftp://idp.example.com/jwks":   false,
+		"/jwks":                        false,
+	} {
+		if got := CheckJWKSURL(url) == nil; got != ok {
+			t.Errorf("CheckJWKSURL(%q) ok=%v, want %v", url, got, ok)
+		}
+	}
+}

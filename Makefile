@@ -15,17 +15,25 @@ LAMBDA_DIRS  := $(wildcard lambdas/*/main.go eventhandlers/*/main.go)
 SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 FUZZTIME     ?= 5s
 
-.PHONY: all deps java node go-deps lambdas cli synth synth-all test vet fmt-check unit fuzz bench clean
+.PHONY: all deps java shellcheck node go-deps lambdas cli synth synth-all test vet fmt-check actionlint unit fuzz bench clean
 
 all: synth
 
 ## deps: everything the build and tests need
-deps: java node go-deps
+deps: java shellcheck node go-deps
 
 java:
 	@if ! command -v java >/dev/null 2>&1; then \
 	  echo "installing openjdk-17-jre-headless (DynamoDB Local needs Java)"; \
 	  $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openjdk-17-jre-headless; \
+	fi
+
+# actionlint runs shellcheck on every workflow `run:` script only when it is
+# installed: install it so the check is the same on every machine.
+shellcheck:
+	@if ! command -v shellcheck >/dev/null 2>&1; then \
+	  echo "installing shellcheck (actionlint checks workflow scripts with it)"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends shellcheck; \
 	fi
 
 node: node_modules/.stamp
@@ -58,8 +66,8 @@ synth: deps lambdas cli
 synth-all: deps lambdas
 	@for e in dev staging prod; do npx --no-install cdk synth --quiet -c env=$$e -o cdk.out/$$e; done
 
-## test: vet, gofmt, all tests with -race against one DynamoDB Local, brief fuzzing
-test: deps vet fmt-check unit fuzz
+## test: vet, gofmt, actionlint, all tests with -race against one DynamoDB Local, brief fuzzing
+test: deps vet fmt-check actionlint unit fuzz
 
 vet:
 	go vet ./...
@@ -67,6 +75,12 @@ vet:
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './node_modules/*')); \
 	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+
+## actionlint: lint .github/workflows (actionlint pinned in go.mod's tool block,
+## shellcheck on every run: script) and the CI shell wrappers in scripts/ci
+actionlint: shellcheck
+	shellcheck -x scripts/ci/*.sh
+	go tool actionlint -shellcheck=shellcheck
 
 # Dummy credentials, and every AWS endpoint a test does not set itself points
 # at a closed loopback port: no test can reach AWS, even by mistake.

@@ -19,6 +19,7 @@ var commands = []func(*App) *cobra.Command{
 	newBindingsCommand,
 	newAuditCommand,
 	newRegistryCommand,
+	newCutoverCommand, newE2ECommand,
 }
 
 // NewRootCommand builds the stagehand command tree over app.

@@ -9,6 +9,7 @@ ENV          ?= dev
 GOFLAGS      ?= -buildvcs=false
 export GOFLAGS
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_VERSION_CHECK := 1
 
 LAMBDA_DIRS  := $(wildcard lambdas/*/main.go eventhandlers/*/main.go)

@@ -17,7 +17,11 @@
 //	binding         BIND#<env>#<issuer>#<sub>  BIND                  CUST#<customerId> / BIND#<env>#<issuer>#<sub>  -
 //	deployment      ENV#<env>                  DEPLOY#<seq, 20 digits>  -                       -
 //	latest deploy   ENV#<env>                  DEPLOY#LATEST         -                          -
+//	env stages      ENV#<env>                  STAGES                -                          -
+//	run progress    ENV#<env>                  RUN                   -                          -
+//	pacer slot      PACER#apigateway           <operation>           -                          -
 //	audit           AUDIT#<subject>            <RFC3339Nano>#<rand>  -                          -
+//	idempotency     IDEMP#<actor hash>#<key>   IDEMP                 -                          -   (TTL "ttl": 24 h)
 //
 // A key's id is derived from the SHA-256 hash of its secret (see package
 // keys), so "key by hash" and "key by id" are both one GetItem on
@@ -35,7 +39,11 @@
 //   - binding by issuer+subject:      GetItem  BIND#<env>#<issuer>#<subject>, BIND
 //   - latest deployment by env:       GetItem  ENV#<env>, DEPLOY#LATEST
 //   - deployments by env (history):   Query    ENV#<env>, begins_with DEPLOY#0 (descending)
+//   - desired stages of an env:       GetItem  ENV#<env>, STAGES (conditional put on version)
+//   - reconcile lease + progress:     GetItem/conditional UpdateItem ENV#<env>, RUN (epoch-ms lease)
+//   - account-wide pacer token:       conditional UpdateItem PACER#apigateway, UpdateUsagePlan
 //   - audit by customer:              Query    AUDIT#<customerId> (descending)
+//   - idempotency record:             GetItem  IDEMP#<actor hash>#<key>, IDEMP (put in the create's own transaction)
 package registry
 
 import (

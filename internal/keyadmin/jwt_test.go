@@ -1,0 +1,94 @@
+package keyadmin_test
+
+import (
+	"context"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/stagehand-dev/stagehand/internal/auth/jwtverify"
+	"github.com/stagehand-dev/stagehand/internal/clock"
+	"github.com/stagehand-dev/stagehand/internal/keyadmin"
+)
+
+const (
+	jwtIssuer   = "https://idp.example.test/"
+	jwtAudience = "stagehand-keyadmin"
+)
+
+var jwtSecret = []byte("0123456789abcdef0123456789abcdef-keyadmin-tests")
+
+// jwtWorld is a world whose handler also accepts admin JWTs, verified by
+// the authorizer's verifier (HS256 issuer, so no JWKS server is needed).
+func jwtWorld(t *testing.T) *world {
+	t.Helper()
+	v, err := jwtverify.New(context.Background(),
+		[]jwtverify.Issuer{{Issuer: jwtIssuer, Audiences: []string{jwtAudience}, HS256: true}},
+		jwtverify.WithHS256Secret(jwtSecret), jwtverify.WithClock(clock.NewVirtual(t0)), jwtverify.WithLogger(suite.logger))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return newWorld(t, keyadmin.WithTokenVerifier(keyadmin.NewJWTVerifier(v), ""))
+}
+
+func token(t *testing.T, sub string, claims jwt.MapClaims, key []byte) string {
+	t.Helper()
+	c := jwt.MapClaims{"iss": jwtIssuer, "sub": sub, "aud": jwtAudience, "iat": t0.Unix(), "exp": t0.Add(10 * time.Minute).Unix()}
+	for k, v := range claims {
+		c[k] = v
+	}
+	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	suite.forbid(s) // a token must never be logged or echoed
+	return s
+}
+
+func TestJWTCallers(t *testing.T) {
+	w := jwtWorld(t)
+	admin := token(t, "portal-service", jwt.MapClaims{"scope": "openid stagehand:admin"}, jwtSecret)
+	tests := []struct {
+		name   string
+		opts   []opt
+		status int
+		auth   string // WWW-Authenticate
+	}{
+		{"admin scope", []opt{header("Authorization", "Bearer "+admin)}, http.StatusOK, ""},
+		{"admin scope in scp", []opt{header("Authorization", "Bearer "+token(t, "ops-bot", jwt.MapClaims{"scp": []string{"stagehand:admin"}}, jwtSecret))}, http.StatusOK, ""},
+		{"without the admin scope", []opt{header("Authorization", "Bearer "+token(t, "reader", jwt.MapClaims{"scope": "orders:read"}, jwtSecret))}, http.StatusForbidden, ""},
+		{"bad signature", []opt{header("Authorization", "Bearer "+token(t, "mallory", jwt.MapClaims{"scope": "stagehand:admin"}, []byte("another-secret-another-secret-32b")))}, http.StatusUnauthorized, `Bearer realm="stagehand-keyadmin"`},
+		{"expired", []opt{header("Authorization", "Bearer "+token(t, "late", jwt.MapClaims{"scope": "stagehand:admin", "exp": t0.Add(-time.Hour).Unix(), "iat": t0.Add(-2 * time.Hour).Unix()}, jwtSecret))}, http.StatusUnauthorized, `Bearer realm="stagehand-keyadmin"`},
+		{"no token", nil, http.StatusUnauthorized, `Bearer realm="stagehand-keyadmin"`},
+		{"not a bearer token", []opt{header("Authorization", "Basic dXNlcjpwYXNz")}, http.StatusUnauthorized, `Bearer realm="stagehand-keyadmin"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := w.do(t, "GET", "/customers", append([]opt{fixture("jwt-list-customers.json"), without("Authorization")}, tc.opts...)...)
+			r.want(t, tc.status)
+			if got := r.Header.Get("WWW-Authenticate"); got != tc.auth {
+				t.Errorf("WWW-Authenticate = %q, want %q", got, tc.auth)
+			}
+		})
+	}
+
+	t.Run("the token's subject is the audit actor", func(t *testing.T) {
+		r := w.do(t, "POST", "/customers", fixture("jwt-list-customers.json"), header("Authorization", "Bearer "+admin),
+			header("Content-Type", "application/json"), body(`{"id":"hooli","name":"Hooli"}`))
+		r.want(t, http.StatusCreated)
+		if d := cmp.Diff([]string{"customer.create by jwt:portal-service"}, auditTrail(t, w, "hooli")); d != "" {
+			t.Errorf("audit (-want +got):\n%s", d)
+		}
+	})
+
+	t.Run("an IAM identity wins over a bearer token", func(t *testing.T) {
+		r := w.do(t, "POST", "/customers", header("Authorization", "Bearer "+admin), body(`{"id":"iamco","name":"IAM Co"}`))
+		r.want(t, http.StatusCreated)
+		if d := cmp.Diff([]string{"customer.create by " + operator}, auditTrail(t, w, "iamco")); d != "" {
+			t.Errorf("audit (-want +got):\n%s", d)
+		}
+	})
+}

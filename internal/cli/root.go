@@ -20,6 +20,7 @@ var commands = []func(*App) *cobra.Command{
 	newAuditCommand,
 	newRegistryCommand,
 	newCutoverCommand, newE2ECommand,
+	newDeployCommand, newReconcileCommand,
 }
 
 // NewRootCommand builds the stagehand command tree over app.

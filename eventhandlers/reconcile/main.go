@@ -1,0 +1,44 @@
+// Command reconcile is the Lambda function behind the scheduled drift
+// repair (an EventBridge schedule, every 5 minutes by default; the rate is
+// the CDK rule's). It runs the same reconciler as the deployment function:
+// keys attached by hand, keys in the wrong plan and stages wiped by a
+// shared-stack update are repaired, and a deployment whose run died is
+// finished. A run that reaches the deadline continues through
+// CONTINUATION_QUEUE_URL when set, otherwise at the next schedule.
+//
+// Configuration: see reconcile.ConfigFromEnv. Design: docs/reassociation.md.
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/config"
+
+	"github.com/stagehand-dev/stagehand/internal/reconcile"
+)
+
+func main() {
+	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	h, err := build(context.Background(), log)
+	if err != nil {
+		log.Error("reconcile: cannot start", slog.String("error", err.Error()))
+		os.Exit(1)
+	}
+	lambda.Start(h.HandleScheduled)
+}
+
+func build(ctx context.Context, log *slog.Logger) (*reconcile.Handler, error) {
+	cfg, err := reconcile.ConfigFromEnv(os.Getenv, false)
+	if err != nil {
+		return nil, err
+	}
+	awsCfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load AWS config: %w", err)
+	}
+	return reconcile.NewHandlerFromConfig(ctx, cfg, awsCfg, log.With("env", cfg.Env))
+}

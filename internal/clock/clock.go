@@ -82,3 +82,52 @@ func (v *Virtual) Sleep(ctx context.Context, d time.Duration) error {
 	v.now = v.now.Add(max(d, 0))
 	return nil
 }
+
+// Skipping is real time that jumps ahead whenever someone sleeps: Now is
+// the wall clock plus every skipped interval, and Sleep returns at once
+// after adding its duration. End-to-end tests use it where live traffic
+// runs in real time but API Gateway's 20-second quota windows should pass
+// in an instant; token buckets still refill as real time passes.
+type Skipping struct {
+	mu      sync.Mutex
+	skipped time.Duration
+	now     func() time.Time
+}
+
+var _ Clock = (*Skipping)(nil)
+
+// NewSkipping returns a skipping clock over the wall clock.
+func NewSkipping() *Skipping { return &Skipping{now: time.Now} }
+
+// Now returns wall-clock time plus everything skipped so far.
+func (s *Skipping) Now() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.now().Add(s.skipped)
+}
+
+// Advance skips d ahead.
+func (s *Skipping) Advance(d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	s.mu.Lock()
+	s.skipped += d
+	s.mu.Unlock()
+}
+
+// Skipped returns the total skipped so far.
+func (s *Skipping) Skipped() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.skipped
+}
+
+// Sleep skips d ahead and returns at once, unless ctx is done.
+func (s *Skipping) Sleep(ctx context.Context, d time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.Advance(d)
+	return nil
+}

@@ -37,6 +37,10 @@ type Rule struct {
 	MaxAttempts int
 	// Duplicates delivers every event this many extra times (at-least-once).
 	Duplicates int
+	// BeforeRetry, when set, runs before each retry of a failed delivery:
+	// EventBridge backs off before retrying; a test on a virtual clock
+	// advances it here.
+	BeforeRetry func()
 }
 
 // DeadLetter is an event a rule gave up on.
@@ -171,7 +175,10 @@ func (b *Bus) deliver(ev events.CloudWatchEvent) {
 func (b *Bus) run(r Rule, ev events.CloudWatchEvent) {
 	defer b.wg.Done()
 	var err error
-	for range r.MaxAttempts {
+	for attempt := range r.MaxAttempts {
+		if attempt > 0 && r.BeforeRetry != nil {
+			r.BeforeRetry()
+		}
 		if err = r.Target(context.Background(), ev); err == nil {
 			return
 		}

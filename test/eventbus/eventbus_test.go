@@ -23,7 +23,9 @@ func TestPutEventsRoutesThroughTheRealClient(t *testing.T) {
 			hits.Add(1)
 			return nil
 		}})
+	var retries atomic.Int32
 	bus.AddRule(Rule{Name: "broken", Source: "stagehand.deployment", DetailTypes: []string{"API Stack Retiring"}, MaxAttempts: 2,
+		BeforeRetry: func() { retries.Add(1) },
 		Target: func(context.Context, events.CloudWatchEvent) error {
 			fails.Add(1)
 			return errors.New("invalid event: apiId missing")
@@ -45,8 +47,8 @@ func TestPutEventsRoutesThroughTheRealClient(t *testing.T) {
 	if hits.Load() != 2 {
 		t.Errorf("deliveries = %d, want 2 (one duplicate)", hits.Load())
 	}
-	if fails.Load() != 2 {
-		t.Errorf("failing target tried %d times, want 2", fails.Load())
+	if fails.Load() != 2 || retries.Load() != 1 {
+		t.Errorf("failing target tried %d times with %d backoffs, want 2 and 1", fails.Load(), retries.Load())
 	}
 	dl := bus.DeadLetters()
 	if len(dl) != 1 || dl[0].Rule != "broken" || dl[0].Reason != "invalid event: apiId missing" {

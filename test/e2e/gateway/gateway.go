@@ -23,6 +23,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -75,7 +77,10 @@ type Gateway struct {
 func New(emu *apigw.Emulator, domain string, authorize Authorizer, backend *url.URL, clk clock.Clock) *Gateway {
 	g := &Gateway{emu: emu, domain: domain, authorize: authorize, clock: clk,
 		buckets: map[string]*bucket{}, quota: map[string]int{}}
-	g.proxy = &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) { r.SetURL(backend) }}
+	g.proxy = &httputil.ReverseProxy{
+		Rewrite:  func(r *httputil.ProxyRequest) { r.SetURL(backend) },
+		ErrorLog: log.New(io.Discard, "", 0), // clients hanging up at the end of a load run
+	}
 	return g
 }
 

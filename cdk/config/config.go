@@ -21,6 +21,7 @@ import (
 	"strings"
 
 	"github.com/stagehand-dev/stagehand/internal/auth"
+	"github.com/stagehand-dev/stagehand/internal/keyadmin"
 )
 
 //go:embed *.json
@@ -80,7 +81,9 @@ type Config struct {
 	Events  Events  `json:"events"`
 	Lambdas Lambdas `json:"lambdas"`
 	API     API     `json:"api"`
-	Alarms  Alarms  `json:"alarms"`
+	// KeyAdmin configures the key administration API of the shared stack.
+	KeyAdmin KeyAdmin `json:"keyAdmin"`
+	Alarms   Alarms   `json:"alarms"`
 	// Authorizer is passed verbatim (compacted) to the authorizer function
 	// as AUTHORIZER_CONFIG. Its fields are owned by the authorizer
 	// (internal/auth.Settings); validation runs the authorizer's own parser
@@ -157,12 +160,13 @@ type Function struct {
 	TimeoutSeconds int `json:"timeoutSeconds"`
 }
 
-// Lambdas configures the three functions.
+// Lambdas configures the functions.
 type Lambdas struct {
 	LogRetentionDays int      `json:"logRetentionDays"`
 	Authorizer       Function `json:"authorizer"`
 	Deployment       Function `json:"deployment"`
 	Reconcile        Function `json:"reconcile"`
+	KeyAdmin         Function `json:"keyAdmin"`
 }
 
 // Throttle is a steady-state rate (requests per second) and a burst.
@@ -199,6 +203,52 @@ type API struct {
 	ManageAccountCloudWatchRole bool `json:"manageAccountCloudWatchRole"`
 	// WebACLArn, when set, associates a WAFv2 web ACL with each stage.
 	WebACLArn string `json:"webAclArn,omitempty"`
+}
+
+// KeyAdmin configures the key administration API (lambdas/keyadmin): a
+// REST API in the shared stack whose methods all use IAM authorization
+// (SigV4), with a Lambda proxy integration.
+type KeyAdmin struct {
+	// Throttle applies to every method of the API's stage.
+	Throttle Throttle `json:"throttle"`
+	// AccessLogRetentionDays is the retention of the stage's access log.
+	AccessLogRetentionDays int `json:"accessLogRetentionDays"`
+	// VPCEndpointIDs, when set, make the API PRIVATE and reachable only
+	// through these execute-api interface endpoints: its resource policy
+	// denies every request whose aws:SourceVpce is not one of them. Empty:
+	// a REGIONAL API whose only gate is IAM.
+	VPCEndpointIDs []string `json:"vpcEndpointIds,omitempty"`
+	// JWT, when set, adds the JWT route: a second REST API (same function)
+	// whose methods take no IAM signature; the function itself verifies a
+	// bearer JWT from this issuer carrying the admin scope.
+	JWT *KeyAdminJWT `json:"jwt,omitempty"`
+}
+
+// KeyAdminJWT configures the key-admin API's optional JWT route; the
+// fields become the function's KEYADMIN_JWT_* environment variables.
+type KeyAdminJWT struct {
+	Issuer    string   `json:"issuer"`
+	JWKSURL   string   `json:"jwksUrl"`
+	Audiences []string `json:"audiences"`
+	// Scope is the admin scope a token must carry (the function's default,
+	// stagehand:admin, when empty).
+	Scope string `json:"scope,omitempty"`
+}
+
+// KeyAdminEnv returns the key-admin function's environment: the
+// environment name, the registry table (table, which the stack knows only
+// as a token) and, with the JWT route, its settings.
+func (c *Config) KeyAdminEnv(table string) map[string]string {
+	env := map[string]string{keyadmin.EnvStage: c.Env, keyadmin.EnvTable: table}
+	if j := c.KeyAdmin.JWT; j != nil {
+		env[keyadmin.EnvJWTIssuer] = j.Issuer
+		env[keyadmin.EnvJWTJWKSURL] = j.JWKSURL
+		env[keyadmin.EnvJWTAud] = strings.Join(j.Audiences, ",")
+		if j.Scope != "" {
+			env[keyadmin.EnvJWTScope] = j.Scope
+		}
+	}
+	return env
 }
 
 // Alarms configures CloudWatch alarms.
@@ -322,6 +372,12 @@ const (
 	// for the other variables (env name, table name).
 	maxAuthorizerJSON = 3584
 	maxAuthorizerTTL  = 3600
+	// maxIntegrationTimeout is API Gateway's default integration timeout
+	// (seconds): a key-admin function running longer is never waited for.
+	maxIntegrationTimeout = 29
+	// maxVPCEndpoints keeps the resource policy and endpoint configuration
+	// small.
+	maxVPCEndpoints = 10
 )
 
 var (
@@ -338,6 +394,7 @@ var (
 	eventSourcePattern    = regexp.MustCompile(`^[a-zA-Z0-9._-]{1,256}$`)
 	privateECRPattern     = regexp.MustCompile(`^[0-9]{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/`)
 	headerSafeOrigin      = regexp.MustCompile(`^(\*|https?://[A-Za-z0-9.:-]+)$`)
+	vpcEndpointPattern    = regexp.MustCompile(`^vpce-[0-9a-f]{8,17}$`)
 )
 
 // RetentionDays are the retention periods CloudWatch Logs accepts.
@@ -364,6 +421,7 @@ func (c *Config) Validate() error {
 	c.validateEvents(v)
 	c.validateLambdas(v)
 	c.validateAPI(v)
+	c.validateKeyAdmin(v)
 	c.validateAuthorizer(v)
 	if c.Alarms.AuthorizerP99LatencyMs < 1 || c.Alarms.AuthorizerP99LatencyMs > 30000 {
 		v.add("alarms.authorizerP99LatencyMs", "must be between 1 and 30000, got %d", c.Alarms.AuthorizerP99LatencyMs)
@@ -518,6 +576,7 @@ func (c *Config) validateLambdas(v *validator) {
 		"authorizer": c.Lambdas.Authorizer,
 		"deployment": c.Lambdas.Deployment,
 		"reconcile":  c.Lambdas.Reconcile,
+		"keyAdmin":   c.Lambdas.KeyAdmin,
 	} {
 		path := "lambdas." + name
 		if f.MemoryMiB < 128 || f.MemoryMiB > 10240 {
@@ -530,6 +589,9 @@ func (c *Config) validateLambdas(v *validator) {
 	// API Gateway waits at most 10 s for an authorizer.
 	if c.Lambdas.Authorizer.TimeoutSeconds > 10 {
 		v.add("lambdas.authorizer.timeoutSeconds", "must be at most 10 (API Gateway's authorizer limit), got %d", c.Lambdas.Authorizer.TimeoutSeconds)
+	}
+	if c.Lambdas.KeyAdmin.TimeoutSeconds > maxIntegrationTimeout {
+		v.add("lambdas.keyAdmin.timeoutSeconds", "must be at most %d (API Gateway's integration timeout), got %d", maxIntegrationTimeout, c.Lambdas.KeyAdmin.TimeoutSeconds)
 	}
 }
 
@@ -564,6 +626,43 @@ func (c *Config) validateAPI(v *validator) {
 	}
 	if a.WebACLArn != "" && !webACLArnPattern.MatchString(a.WebACLArn) {
 		v.add("api.webAclArn", "must be a regional WAFv2 web ACL ARN, got %q", a.WebACLArn)
+	}
+}
+
+func (c *Config) validateKeyAdmin(v *validator) {
+	k := c.KeyAdmin
+	if k.Throttle.RateLimit <= 0 {
+		v.add("keyAdmin.throttle.rateLimit", "must be above 0, got %g", k.Throttle.RateLimit)
+	}
+	if k.Throttle.BurstLimit < 1 {
+		v.add("keyAdmin.throttle.burstLimit", "must be at least 1, got %d", k.Throttle.BurstLimit)
+	}
+	checkRetention(v, "keyAdmin.accessLogRetentionDays", k.AccessLogRetentionDays)
+	if len(k.VPCEndpointIDs) > maxVPCEndpoints {
+		v.add("keyAdmin.vpcEndpointIds", "must list at most %d endpoints, got %d", maxVPCEndpoints, len(k.VPCEndpointIDs))
+	}
+	seen := map[string]bool{}
+	for i, id := range k.VPCEndpointIDs {
+		path := fmt.Sprintf("keyAdmin.vpcEndpointIds[%d]", i)
+		if !vpcEndpointPattern.MatchString(id) {
+			v.add(path, "must be a VPC endpoint id such as vpce-0123456789abcdef0, got %q", id)
+		}
+		if seen[id] {
+			v.add(path, "duplicate endpoint %q", id)
+		}
+		seen[id] = true
+	}
+	if k.JWT == nil {
+		return
+	}
+	if strings.TrimSpace(k.JWT.Issuer) == "" {
+		v.add("keyAdmin.jwt.issuer", "must be the tokens' exact iss")
+	}
+	// The function's own parser: a JWT setting it would reject at cold
+	// start fails synth instead.
+	env := c.KeyAdminEnv("registry-table")
+	if _, err := keyadmin.ConfigFromEnv(func(name string) string { return env[name] }); err != nil {
+		v.add("keyAdmin.jwt", "%s", strings.ReplaceAll(err.Error(), "\n", "; "))
 	}
 }
 

@@ -74,6 +74,34 @@ func TestDefaultsAreApplied(t *testing.T) {
 	}
 }
 
+func TestKeyAdminEnv(t *testing.T) {
+	tests := []struct {
+		name string
+		jwt  *config.KeyAdminJWT
+		want map[string]string
+	}{
+		{"IAM only", nil, map[string]string{"STAGEHAND_ENV": "sandbox", "STAGEHAND_TABLE": "tbl"}},
+		{"with the JWT route and the default scope", &config.KeyAdminJWT{Issuer: "https://idp/", JWKSURL: "https://idp/jwks", Audiences: []string{"a", "b"}},
+			map[string]string{"STAGEHAND_ENV": "sandbox", "STAGEHAND_TABLE": "tbl",
+				"KEYADMIN_JWT_ISSUER": "https://idp/", "KEYADMIN_JWT_JWKS_URL": "https://idp/jwks", "KEYADMIN_JWT_AUDIENCE": "a,b"}},
+		{"with a scope", &config.KeyAdminJWT{Issuer: "https://idp/", JWKSURL: "https://idp/jwks", Audiences: []string{"a"}, Scope: "ops:admin"},
+			map[string]string{"STAGEHAND_ENV": "sandbox", "STAGEHAND_TABLE": "tbl",
+				"KEYADMIN_JWT_ISSUER": "https://idp/", "KEYADMIN_JWT_JWKS_URL": "https://idp/jwks", "KEYADMIN_JWT_AUDIENCE": "a", "KEYADMIN_JWT_SCOPE": "ops:admin"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := config.LoadFile("testdata/minimal.json")
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg.KeyAdmin.JWT = tc.jwt
+			if diff := cmp.Diff(tc.want, cfg.KeyAdminEnv("tbl")); diff != "" {
+				t.Errorf("environment (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
 func TestAuthorizerJSONIsPassedVerbatim(t *testing.T) {
 	cfg, err := config.LoadFile("testdata/minimal.json")
 	if err != nil {
@@ -187,6 +215,35 @@ func TestValidation(t *testing.T) {
 		{"aws event source", func(m map[string]any) { obj(m, "events")["source"] = "aws.ecs" }, []string{"events.source: must be a custom event source"}},
 		{"execution logging off", func(m map[string]any) { obj(m, "api")["loggingLevel"] = "OFF" }, []string{"api.loggingLevel: must be ERROR or INFO"}},
 		{"CORS origin that would break the header", func(m map[string]any) { obj(m, "api")["corsAllowOrigin"] = "https://a.example.com'" }, []string{"api.corsAllowOrigin:"}},
+		{"key-admin API private to two VPC endpoints with the JWT route is valid", func(m map[string]any) {
+			obj(m, "keyAdmin")["vpcEndpointIds"] = []any{"vpce-0123456789abcdef0", "vpce-11112222"}
+			obj(m, "keyAdmin")["jwt"] = map[string]any{"issuer": "https://idp.example.com/", "jwksUrl": "https://idp.example.com/jwks.json", "audiences": []any{"admin"}}
+		}, nil},
+		{"key-admin VPC endpoint id that is not one", func(m map[string]any) {
+			obj(m, "keyAdmin")["vpcEndpointIds"] = []any{"vpc-0123456789abcdef0"}
+		}, []string{`keyAdmin.vpcEndpointIds[0]: must be a VPC endpoint id`}},
+		{"key-admin VPC endpoint listed twice", func(m map[string]any) {
+			obj(m, "keyAdmin")["vpcEndpointIds"] = []any{"vpce-0123456789abcdef0", "vpce-0123456789abcdef0"}
+		}, []string{`keyAdmin.vpcEndpointIds[1]: duplicate endpoint`}},
+		{"key-admin throttle off", func(m map[string]any) {
+			obj(m, "keyAdmin")["throttle"] = map[string]any{"rateLimit": 0, "burstLimit": 0}
+		}, []string{"keyAdmin.throttle.rateLimit: must be above 0", "keyAdmin.throttle.burstLimit: must be at least 1"}},
+		{"key-admin access log retention CloudWatch does not offer", func(m map[string]any) {
+			obj(m, "keyAdmin")["accessLogRetentionDays"] = 2
+		}, []string{"keyAdmin.accessLogRetentionDays: must be one of"}},
+		{"key-admin function slower than API Gateway waits", func(m map[string]any) {
+			obj(obj(m, "lambdas"), "keyAdmin")["timeoutSeconds"] = 60
+		}, []string{"lambdas.keyAdmin.timeoutSeconds: must be at most 29"}},
+		{"key-admin JWT route without audiences (the function refuses it at cold start)", func(m map[string]any) {
+			obj(m, "keyAdmin")["jwt"] = map[string]any{"issuer": "https://idp.example.com/", "jwksUrl": "https://idp.example.com/jwks.json"}
+		}, []string{"keyAdmin.jwt:", "KEYADMIN_JWT_AUDIENCE is required"}},
+		{"key-admin JWT route with a plain-HTTP JWKS", func(m map[string]any) {
+			obj(m, "keyAdmin")["jwt"] = map[string]any{"issuer": "https://idp.example.com/", "jwksUrl": "http://idp.example.com/jwks.json", "audiences": []any{"admin"}}
+		}, []string{"keyAdmin.jwt:", "KEYADMIN_JWT_JWKS_URL"}},
+		{"key-admin JWT route without issuer", func(m map[string]any) {
+			obj(m, "keyAdmin")["jwt"] = map[string]any{"jwksUrl": "https://idp.example.com/jwks.json", "audiences": []any{"admin"}}
+		}, []string{"keyAdmin.jwt.issuer: must be"}},
+		{"key-admin section missing", func(m map[string]any) { delete(m, "keyAdmin") }, []string{"keyAdmin.throttle.rateLimit", "keyAdmin.accessLogRetentionDays"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

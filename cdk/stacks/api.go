@@ -251,6 +251,22 @@ func addGatewayResponses(api awsapigateway.RestApi, cfg *config.Config) {
 // called (principal, key id: never a key or token), what, the outcome and
 // the authorizer's and backend's latency.
 func accessLogFormat() string {
+	return jsonAccessLog(map[string]string{
+		"principalId":       "$context.authorizer.principalId",
+		"keyId":             "$context.authorizer.keyId",
+		"plan":              "$context.authorizer.plan",
+		"authMethod":        "$context.authorizer.authMethod",
+		"usagePlanKeyId":    "$context.identity.apiKeyId",
+		"authorizerStatus":  "$context.authorizer.status",
+		"authorizerLatency": "$context.authorizer.latency",
+		"authorizerError":   "$context.authorizer.error",
+	})
+}
+
+// jsonAccessLog is a stage's JSON access log line: what every stagehand
+// stage records (the request, its outcome and latency; never a header or
+// a body) and the fields of extra.
+func jsonAccessLog(extra map[string]string) string {
 	fields := map[string]string{
 		"requestId":          "$context.requestId",
 		"extendedRequestId":  "$context.extendedRequestId",
@@ -264,14 +280,6 @@ func accessLogFormat() string {
 		"status":             "$context.status",
 		"responseLength":     "$context.responseLength",
 		"responseLatency":    "$context.responseLatency",
-		"principalId":        "$context.authorizer.principalId",
-		"keyId":              "$context.authorizer.keyId",
-		"plan":               "$context.authorizer.plan",
-		"authMethod":         "$context.authorizer.authMethod",
-		"usagePlanKeyId":     "$context.identity.apiKeyId",
-		"authorizerStatus":   "$context.authorizer.status",
-		"authorizerLatency":  "$context.authorizer.latency",
-		"authorizerError":    "$context.authorizer.error",
 		"integrationStatus":  "$context.integration.status",
 		"integrationLatency": "$context.integration.latency",
 		"integrationError":   "$context.integration.error",
@@ -279,6 +287,9 @@ func accessLogFormat() string {
 		"errorResponseType":  "$context.error.responseType",
 		"xrayTraceId":        "$context.xrayTraceId",
 		"stage":              "$context.stage",
+	}
+	for k, v := range extra {
+		fields[k] = v
 	}
 	b, err := json.Marshal(fields)
 	if err != nil { // a map of strings always marshals

@@ -96,6 +96,17 @@ func TestProdDiffersFromDevWhereConfigSays(t *testing.T) {
 				}
 				return "missing"
 			}},
+		{"key-admin stage throttle rate",
+			func(c *config.Config) string { return render(c.KeyAdmin.Throttle.RateLimit) },
+			func(t *testing.T, e *stacks.Environment) string {
+				st := resourceByID(t, e.Shared.Stack, logicalID(t, e.Shared.Stack, e.Shared.KeyAdminAPI.DeploymentStage())).Props
+				return render(get(st["MethodSettings"].([]any)[0], "ThrottlingRateLimit"))
+			}},
+		{"key-admin function memory",
+			func(c *config.Config) string { return render(float64(c.Lambdas.KeyAdmin.MemoryMiB)) },
+			func(t *testing.T, e *stacks.Environment) string {
+				return render(resourceByID(t, e.Shared.Stack, logicalID(t, e.Shared.Stack, e.Shared.KeyAdmin)).Props["MemorySize"])
+			}},
 		{"termination protection of the shared stack",
 			func(c *config.Config) string { return render(c.TerminationProtection) },
 			func(t *testing.T, e *stacks.Environment) string { return render(*e.Shared.TerminationProtection()) }},

@@ -94,3 +94,72 @@ func TestNagReportsAreWritten(t *testing.T) {
 		}
 	}
 }
+
+// suppressionsOf returns, per logical id, the cdk-nag rules suppressed on
+// that resource of st, with their reasons.
+func suppressionsOf(t *testing.T, st awscdk.Stack) map[string]map[string]string {
+	t.Helper()
+	out := map[string]map[string]string{}
+	res, _ := templateJSON(t, st)["Resources"].(map[string]any)
+	for id, r := range res {
+		rules, _ := get(r, "Metadata", "cdk_nag", "rules_to_suppress").([]any)
+		for _, rule := range rules {
+			rm := rule.(map[string]any)
+			if out[id] == nil {
+				out[id] = map[string]string{}
+			}
+			reason, _ := rm["reason"].(string)
+			out[id][rm["id"].(string)] = reason
+		}
+	}
+	return out
+}
+
+func TestNagSuppressionsAreReasonedAndNarrow(t *testing.T) {
+	// given every stack of every environment
+	total := 0
+	for _, name := range sortedKeys(envs) {
+		env := envs[name]
+		for _, st := range env.Stacks() {
+			t.Run(*st.StackName(), func(t *testing.T) {
+				sup := suppressionsOf(t, st)
+				total += len(sup)
+				// then every suppression says why, in more than a phrase
+				for id, rules := range sup {
+					for rule, reason := range rules {
+						if len(strings.Fields(reason)) < 12 {
+							t.Errorf("%s: %s suppressed with a thin reason %q", id, rule, reason)
+						}
+					}
+				}
+			})
+		}
+		// and in the shared stack, only the JWT route's API may suppress
+		// the missing-authorization rule: the key-admin API's methods are
+		// IAM-authorized, never exempted
+		t.Run("Shared-"+name+"/authorization is never suppressed on the IAM API", func(t *testing.T) {
+			sh := env.Shared
+			// Logical ids of an API's resources start with its construct id.
+			jwt := ""
+			if sh.KeyAdminJWTAPI != nil {
+				jwt = *sh.KeyAdminJWTAPI.Node().Id()
+			}
+			exempt := 0
+			for id, rules := range suppressionsOf(t, sh.Stack) {
+				if _, ok := rules["AwsSolutions-APIG4"]; !ok {
+					continue
+				}
+				exempt++
+				if jwt == "" || !strings.HasPrefix(id, jwt) {
+					t.Errorf("%s suppresses AwsSolutions-APIG4 outside the JWT route's API", id)
+				}
+			}
+			if (jwt != "") != (exempt > 0) {
+				t.Errorf("JWT route configured = %v, resources exempt from APIG4 = %d", jwt != "", exempt)
+			}
+		})
+	}
+	if total < 20 {
+		t.Errorf("found %d suppressed resources in all stacks: the metadata walk is broken", total)
+	}
+}

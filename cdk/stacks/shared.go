@@ -44,7 +44,11 @@ const (
 	FnAuthorizer = "authorizer"
 	FnDeployment = "deployment"
 	FnReconcile  = "reconcile"
+	FnKeyAdmin   = "keyadmin"
 )
+
+// functionNames are every function of the shared stack.
+var functionNames = []string{FnAuthorizer, FnDeployment, FnReconcile, FnKeyAdmin}
 
 // Detail types of the deployment events the deployment function handles.
 const (
@@ -85,6 +89,13 @@ var dynamoReadWriteActions = []string{
 	"dynamodb:BatchWriteItem", "dynamodb:ConditionCheckItem", "dynamodb:DescribeTable",
 }
 
+// KMS actions on a customer managed table key: readers decrypt, writers
+// also encrypt.
+var (
+	kmsReadActions      = []string{"kms:Decrypt", "kms:DescribeKey"}
+	kmsReadWriteActions = []string{"kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"}
+)
+
 // SharedStackProps configures NewSharedStack.
 type SharedStackProps struct {
 	awscdk.StackProps
@@ -100,15 +111,23 @@ type SharedStack struct {
 	Authorizer         awslambda.Function
 	Deployment         awslambda.Function
 	Reconcile          awslambda.Function
-	ContinuationQueue  awssqs.Queue
-	ContinuationDLQ    awssqs.Queue
-	DeploymentDLQ      awssqs.Queue
-	ReconcileDLQ       awssqs.Queue
-	DeploymentRule     awsevents.Rule
-	ReconcileRule      awsevents.Rule
-	AlarmTopic         awssns.Topic
-	Alarms             []awscloudwatch.Alarm
-	Roles              map[string]awsiam.Role
+	// KeyAdmin serves the key administration API: KeyAdminAPI (every
+	// method AWS_IAM) and, with keyAdmin.jwt, KeyAdminJWTAPI (nil
+	// otherwise).
+	KeyAdmin          awslambda.Function
+	KeyAdminAPI       awsapigateway.RestApi
+	KeyAdminJWTAPI    awsapigateway.RestApi
+	ContinuationQueue awssqs.Queue
+	ContinuationDLQ   awssqs.Queue
+	DeploymentDLQ     awssqs.Queue
+	ReconcileDLQ      awssqs.Queue
+	DeploymentRule    awsevents.Rule
+	ReconcileRule     awsevents.Rule
+	AlarmTopic        awssns.Topic
+	Alarms            []awscloudwatch.Alarm
+	Roles             map[string]awsiam.Role
+
+	apiGatewayAccount awsapigateway.CfnAccount
 }
 
 // NewSharedStack builds the Shared-<env> stack. It fails when a Lambda
@@ -120,7 +139,7 @@ func NewSharedStack(scope constructs.Construct, id string, props *SharedStackPro
 		return nil, err
 	}
 	assets := map[string]string{}
-	for _, name := range []string{FnAuthorizer, FnDeployment, FnReconcile} {
+	for _, name := range functionNames {
 		dir, err := lambdaAssetDir(cfg.LambdaAssetRoot, name)
 		if err != nil {
 			return nil, err
@@ -181,7 +200,7 @@ func NewSharedStack(scope constructs.Construct, id string, props *SharedStackPro
 		description: "stagehand " + cfg.Env + " REQUEST authorizer (API keys and JWTs)",
 		env:         withEnv(env, map[string]*string{EnvAuthorizerConfig: jsii.String(authorizerJSON)}),
 	})
-	ss.grantTable(FnAuthorizer, tableKey, dynamoReadActions, []string{"kms:Decrypt", "kms:DescribeKey"})
+	ss.grantTable(FnAuthorizer, tableKey, dynamoReadActions, kmsReadActions, nil)
 
 	handlerEnv := withEnv(env, map[string]*string{
 		EnvEventSource:       jsii.String(cfg.Events.Source),
@@ -208,7 +227,7 @@ func NewSharedStack(scope constructs.Construct, id string, props *SharedStackPro
 		asyncDLQ:    ss.ReconcileDLQ,
 	})
 	for _, name := range []string{FnDeployment, FnReconcile} {
-		ss.grantTable(name, tableKey, dynamoReadWriteActions, []string{"kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"})
+		ss.grantTable(name, tableKey, dynamoReadWriteActions, kmsReadWriteActions, nil)
 		ss.grantControlPlane(name)
 	}
 	ss.Deployment.AddEventSource(awslambdaeventsources.NewSqsEventSource(ss.ContinuationQueue, &awslambdaeventsources.SqsEventSourceProps{
@@ -220,8 +239,9 @@ func NewSharedStack(scope constructs.Construct, id string, props *SharedStackPro
 
 	ss.newRules(cfg)
 	if cfg.API.ManageAccountCloudWatchRole {
-		newAPIGatewayAccount(stack)
+		ss.apiGatewayAccount = newAPIGatewayAccount(stack)
 	}
+	ss.newKeyAdmin(cfg, assets[FnKeyAdmin], tableKey)
 	ss.newAlarms(cfg)
 	ss.newOutputs(cfg)
 	return ss, nil
@@ -236,8 +256,8 @@ func lambdaAssetDir(root, name string) (string, error) {
 	}
 	bootstrap := filepath.Join(dir, "bootstrap")
 	if !fileExists(bootstrap) {
-		return "", fmt.Errorf("%w: %s is missing; run `make lambdas` first (the Makefile's synth target does it), or point lambdaAssetRoot (-c lambdaAssetRoot=DIR) at a directory holding %s/bootstrap, %s/bootstrap and %s/bootstrap",
-			ErrLambdaBinaryMissing, bootstrap, FnAuthorizer, FnDeployment, FnReconcile)
+		return "", fmt.Errorf("%w: %s is missing; run `make lambdas` first (the Makefile's synth target does it), or point lambdaAssetRoot (-c lambdaAssetRoot=DIR) at a directory holding %s/bootstrap",
+			ErrLambdaBinaryMissing, bootstrap, strings.Join(functionNames, "/bootstrap, "))
 	}
 	return dir, nil
 }
@@ -395,12 +415,25 @@ func (ss *SharedStack) newFunction(cfg *config.Config, spec functionSpec) awslam
 // grantTable gives a function's role the listed DynamoDB actions on the
 // table and its indexes (and the listed KMS actions on a customer managed
 // key). Written out instead of table.Grant* so that the action list is
-// exactly what the function needs.
-func (ss *SharedStack) grantTable(name string, key awskms.Key, actions, kmsActions []string) {
+// exactly what the function needs. indexes names the indexes the function
+// queries; nil grants index/* (both of them).
+func (ss *SharedStack) grantTable(name string, key awskms.Key, actions, kmsActions, indexes []string) {
 	role := ss.Roles[name]
+	resources := []string{*ss.Table.TableArn()}
+	for _, ix := range indexes {
+		resources = append(resources, *ss.Table.TableArn()+"/index/"+ix)
+	}
+	if indexes == nil {
+		resources = append(resources, *ss.Table.TableArn()+"/index/*")
+		suppress(role, true, suppression{
+			id:        "AwsSolutions-IAM5",
+			reason:    "The registry's GSI1 and GSI2 are queried (keys by customer, keys/subscriptions/customers by environment); index/* covers exactly this table's two indexes.",
+			appliesTo: []string{"Resource::<" + ss.logicalID(ss.Table) + ".Arn>/index/*"},
+		})
+	}
 	role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 		Actions:   jsii.Strings(actions...),
-		Resources: jsii.Strings(*ss.Table.TableArn(), *ss.Table.TableArn()+"/index/*"),
+		Resources: jsii.Strings(resources...),
 	}))
 	if key != nil {
 		role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
@@ -408,11 +441,6 @@ func (ss *SharedStack) grantTable(name string, key awskms.Key, actions, kmsActio
 			Resources: jsii.Strings(*key.KeyArn()),
 		}))
 	}
-	suppress(role, true, suppression{
-		id:        "AwsSolutions-IAM5",
-		reason:    "The registry's GSI1 and GSI2 are queried (keys by customer, keys/subscriptions/customers by environment); index/* covers exactly this table's two indexes.",
-		appliesTo: []string{"Resource::<" + ss.logicalID(ss.Table) + ".Arn>/index/*"},
-	})
 }
 
 // grantControlPlane gives a handler the API Gateway and messaging calls
@@ -498,7 +526,7 @@ func (ss *SharedStack) newRules(cfg *config.Config) {
 
 // newAPIGatewayAccount sets API Gateway's account-level CloudWatch role,
 // which stage execution and access logging need.
-func newAPIGatewayAccount(stack awscdk.Stack) {
+func newAPIGatewayAccount(stack awscdk.Stack) awsapigateway.CfnAccount {
 	logGroups := stack.FormatArn(&awscdk.ArnComponents{
 		Service:      jsii.String("logs"),
 		Resource:     jsii.String("log-group"),
@@ -528,6 +556,7 @@ func newAPIGatewayAccount(stack awscdk.Stack) {
 		CloudWatchRoleArn: role.RoleArn(),
 	})
 	account.Node().AddDependency(role)
+	return account
 }
 
 // newAlarms builds the alarm topic, the alarms and the dashboard.
@@ -587,6 +616,7 @@ func (ss *SharedStack) newAlarms(cfg *config.Config) {
 	add("ReconcileErrors", "reconcile function errors", ss.Reconcile.MetricErrors(sum), 0, 1)
 	add("AuthorizerErrors", "authorizer function errors (callers get 500/401)", ss.Authorizer.MetricErrors(sum), 0, 1)
 	add("AuthorizerThrottles", "authorizer throttled (callers get 500)", ss.Authorizer.MetricThrottles(sum), 0, 1)
+	add("KeyAdmin5xx", "key-admin API server errors (a function error, timeout or bug; the request id is in the access log)", ss.KeyAdminAPI.MetricServerError(sum), 0, 1)
 	add("AuthorizerP99Latency", fmt.Sprintf("authorizer p99 duration above %d ms", cfg.Alarms.AuthorizerP99LatencyMs),
 		ss.Authorizer.MetricDuration(&awscloudwatch.MetricOptions{Period: five, Statistic: jsii.String("p99")}),
 		float64(cfg.Alarms.AuthorizerP99LatencyMs), 3)
@@ -639,6 +669,11 @@ func (ss *SharedStack) newOutputs(cfg *config.Config) {
 	out("ContinuationQueueUrl", ss.ContinuationQueue.QueueUrl(), "continuationQueueUrl")
 	out("AlarmTopicArn", ss.AlarmTopic.TopicArn(), "alarmTopicArn")
 	out("AuthorizerFunctionArn", ss.Authorizer.FunctionArn(), "authorizerArn")
+	out("KeyAdminApiId", ss.KeyAdminAPI.RestApiId(), "keyAdminApiId")
+	out("KeyAdminUrl", ss.KeyAdminAPI.Url(), "keyAdminUrl")
+	if ss.KeyAdminJWTAPI != nil {
+		out("KeyAdminJwtUrl", ss.KeyAdminJWTAPI.Url(), "keyAdminJwtUrl")
+	}
 	for _, p := range cfg.Plans {
 		out("UsagePlanId"+exportSafe(p.Name), ss.UsagePlans[p.Name].UsagePlanId(), "plan", p.Name)
 	}

@@ -364,6 +364,7 @@ func TestAlarmsNotifyTheEncryptedTopic(t *testing.T) {
 		"AuthorizerErrors":         "AWS/Lambda Errors Sum > 0",
 		"AuthorizerThrottles":      "AWS/Lambda Throttles Sum > 0",
 		"AuthorizerP99Latency":     "AWS/Lambda Duration p99 > 500",
+		"KeyAdmin5xx":              "AWS/ApiGateway 5XXError Sum > 0",
 	}
 	// when the template's alarms are read back
 	got := map[string]string{}
@@ -477,6 +478,19 @@ func TestRolePermissions(t *testing.T) {
 	readWrite := "dynamodb:BatchGetItem,dynamodb:BatchWriteItem,dynamodb:ConditionCheckItem,dynamodb:DeleteItem,dynamodb:DescribeTable,dynamodb:GetItem,dynamodb:PutItem,dynamodb:Query,dynamodb:UpdateItem on " + table + " " + table + "/index/*"
 	events := "events:PutEvents on arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/default"
 	consume := "sqs:ChangeMessageVisibility,sqs:DeleteMessage,sqs:GetQueueAttributes,sqs:GetQueueUrl,sqs:ReceiveMessage on " + queue
+	// plans lists first (when set) and <each usage plan of dev><suffix>,
+	// sorted as statementsOf sorts resources.
+	plans := func(first, suffix string) []string {
+		var out []string
+		if first != "" {
+			out = append(out, first)
+		}
+		for _, p := range envs["dev"].Config.Plans {
+			out = append(out, apigw("/usageplans/${"+logicalID(t, sh.Stack, sh.UsagePlans[p.Name])+"}"+suffix))
+		}
+		sort.Strings(out)
+		return out
+	}
 
 	tests := []struct {
 		name string
@@ -493,6 +507,13 @@ func TestRolePermissions(t *testing.T) {
 		{"reconcile", stacks.FnReconcile, []string{
 			controlPlane, readWrite, events,
 			"sqs:SendMessage on " + queue + " ${" + logicalID(t, sh.Stack, sh.ReconcileDLQ) + ".Arn}",
+		}},
+		{"key admin: its registry calls on the table and its two indexes, metering keys of this environment's usage plans", stacks.FnKeyAdmin, []string{
+			"dynamodb:ConditionCheckItem,dynamodb:DeleteItem,dynamodb:GetItem,dynamodb:PutItem,dynamodb:Query,dynamodb:UpdateItem on " +
+				table + " " + table + "/index/GSI1 " + table + "/index/GSI2",
+			"apigateway:POST on " + strings.Join(plans(apigw("/apikeys"), "/keys"), " "),
+			"apigateway:DELETE on " + strings.Join(plans(apigw("/apikeys/*"), "/keys/*"), " "),
+			"apigateway:GET on " + strings.Join(plans("", "/usage"), " "),
 		}},
 	}
 	for _, tc := range tests {
@@ -523,6 +544,7 @@ func TestCustomerManagedKeyGrantsAreExplicit(t *testing.T) {
 	for role, want := range map[string]string{
 		stacks.FnAuthorizer: "kms:Decrypt,kms:DescribeKey on " + key,
 		stacks.FnDeployment: "kms:Decrypt,kms:DescribeKey,kms:Encrypt,kms:GenerateDataKey on " + key,
+		stacks.FnKeyAdmin:   "kms:Decrypt,kms:DescribeKey,kms:Encrypt,kms:GenerateDataKey on " + key,
 	} {
 		found := false
 		for _, s := range statementsOf(t, sh, role) {

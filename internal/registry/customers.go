@@ -6,7 +6,6 @@ import (
 	"fmt"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
 
@@ -30,6 +29,12 @@ func subscriptionKey(customerID, env string) keyAttrs {
 // CreateCustomer stores a new customer (status active unless set) and its
 // audit entry in one transaction. A duplicate id is ErrAlreadyExists.
 func (s *Store) CreateCustomer(ctx context.Context, c Customer, actor string) (Customer, error) {
+	return s.createCustomer(ctx, c, actor, nil)
+}
+
+// createCustomer is CreateCustomer that also stores rec, when not nil, in
+// the same transaction (see CreateCustomerOnce).
+func (s *Store) createCustomer(ctx context.Context, c Customer, actor string, rec *IdempotencyRecord) (Customer, error) {
 	now := s.now()
 	c.CreatedAt, c.UpdatedAt, c.Version = now, now, 1
 	if c.Status == "" {
@@ -44,9 +49,13 @@ func (s *Store) CreateCustomer(ctx context.Context, c Customer, actor string) (C
 	if err != nil {
 		return Customer{}, err
 	}
-	err = s.transact(ctx, []types.TransactWriteItem{s.put(item, "attribute_not_exists(PK)", nil, nil), audit},
+	items, reasons, err := s.withRecord(rec, IdempotentResult{Customer: &c}, now,
+		[]types.TransactWriteItem{s.put(item, "attribute_not_exists(PK)", nil, nil), audit},
 		map[int]error{0: fmt.Errorf("customer %q: %w", c.ID, ErrAlreadyExists)})
 	if err != nil {
+		return Customer{}, err
+	}
+	if err := s.transact(ctx, items, reasons); err != nil {
 		return Customer{}, fmt.Errorf("create customer %s: %w", c.ID, err)
 	}
 	return c, nil
@@ -66,28 +75,68 @@ func (s *Store) GetCustomer(ctx context.Context, id string) (Customer, error) {
 
 // ListCustomers returns one page of customers ordered by id.
 func (s *Store) ListCustomers(ctx context.Context, next string, limit int32) (Page[Customer], error) {
-	p, err := query[Customer](ctx, s, &dynamodb.QueryInput{
-		IndexName:                 aws.String(IndexGSI2),
-		KeyConditionExpression:    aws.String("GSI2PK = :pk"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": avS("CUSTOMERS")},
-	}, next, limit)
+	p, err := query[Customer](ctx, s, listing{index: IndexGSI2, partition: "CUSTOMERS"}, next, limit)
 	if err != nil {
 		return p, fmt.Errorf("list customers: %w", err)
 	}
 	return p, nil
 }
 
-// SetCustomerStatus suspends or resumes a customer. The status is copied to
-// each of the customer's subscriptions in the same transaction, so the
-// authorizer sees it with the subscription it already reads. Setting the
-// status a customer already has writes nothing.
+// UpdateCustomerName renames a customer, guarded by ifVersion (see
+// preconditions.go). Setting the name it already has writes nothing.
+func (s *Store) UpdateCustomerName(ctx context.Context, id string, ifVersion int64, name, actor string) (Customer, error) {
+	g := guard{what: "customer " + id, want: ifVersion}
+	c, err := s.GetCustomer(ctx, id)
+	if err != nil {
+		return Customer{}, err
+	}
+	if err := g.check(c.Version); err != nil {
+		return Customer{}, err
+	}
+	if c.Name == name {
+		return c, nil
+	}
+	now := s.now()
+	audit, err := s.auditPut(AuditEntry{Subject: id, At: now, Actor: actor, Action: "customer.rename", Target: id,
+		Details: map[string]string{"from": c.Name, "to": name}})
+	if err != nil {
+		return Customer{}, err
+	}
+	err = s.transact(ctx, []types.TransactWriteItem{
+		s.versionedUpdate(customerKey(id), c.Version, now, change{set: "#name = :name",
+			names: map[string]string{"#name": "name"}, values: map[string]types.AttributeValue{":name": avS(name)}}),
+		audit,
+	}, g.onLost(0, nil))
+	if err != nil {
+		return Customer{}, fmt.Errorf("rename customer %s: %w", id, err)
+	}
+	c.Name, c.UpdatedAt, c.Version = name, now, c.Version+1
+	return c, nil
+}
+
+// SetCustomerStatus suspends or resumes a customer: SetCustomerStatusIf
+// without an expected version.
 func (s *Store) SetCustomerStatus(ctx context.Context, id string, status CustomerStatus, actor string) (Customer, error) {
+	return s.SetCustomerStatusIf(ctx, id, 0, status, actor)
+}
+
+// SetCustomerStatusIf suspends or resumes a customer, guarded by ifVersion
+// (see preconditions.go). The status is copied to each of the customer's
+// subscriptions in the same transaction, so the authorizer sees it with the
+// subscription it already reads. Setting the status a customer already has
+// writes nothing. Without an expected version, a concurrent change is
+// re-read and the status applied again.
+func (s *Store) SetCustomerStatusIf(ctx context.Context, id string, ifVersion int64, status CustomerStatus, actor string) (Customer, error) {
 	if status != CustomerActive && status != CustomerSuspended {
 		return Customer{}, fmt.Errorf("status %q: must be active or suspended", status)
 	}
+	g := guard{what: "customer " + id, want: ifVersion}
 	for attempt := 0; ; attempt++ {
 		c, err := s.GetCustomer(ctx, id)
 		if err != nil {
+			return Customer{}, err
+		}
+		if err := g.check(c.Version); err != nil {
 			return Customer{}, err
 		}
 		if c.Status == status {
@@ -98,16 +147,8 @@ func (s *Store) SetCustomerStatus(ctx context.Context, id string, status Custome
 			return Customer{}, err
 		}
 		now := s.now()
-		items := []types.TransactWriteItem{{Update: &types.Update{
-			TableName:                aws.String(s.table),
-			Key:                      customerKey(id).av(),
-			UpdateExpression:         aws.String("SET #status = :status, updatedAt = :now, version = :next"),
-			ConditionExpression:      aws.String("version = :version"),
-			ExpressionAttributeNames: map[string]string{"#status": "status"},
-			ExpressionAttributeValues: map[string]types.AttributeValue{
-				":status": avS(string(status)), ":now": avTime(now), ":next": avN(c.Version + 1), ":version": avN(c.Version),
-			},
-		}}}
+		items := []types.TransactWriteItem{s.versionedUpdate(customerKey(id), c.Version, now, change{set: "#status = :status",
+			names: map[string]string{"#status": "status"}, values: map[string]types.AttributeValue{":status": avS(string(status))}})}
 		for _, sub := range subs {
 			items = append(items, types.TransactWriteItem{Update: &types.Update{
 				TableName:                 aws.String(s.table),
@@ -123,8 +164,8 @@ func (s *Store) SetCustomerStatus(ctx context.Context, id string, status Custome
 			return Customer{}, err
 		}
 		items = append(items, audit)
-		err = s.transact(ctx, items, nil)
-		if errors.Is(err, ErrConflict) && attempt < 3 {
+		err = s.transact(ctx, items, g.onLost(0, nil))
+		if g.retry(err, attempt, 3) {
 			continue // a concurrent change: re-read and apply again
 		}
 		if err != nil {
@@ -179,12 +220,24 @@ func (s *Store) Subscribe(ctx context.Context, sub Subscription, actor string) (
 	return sub, nil
 }
 
-// ChangePlan moves a subscription to another plan of its environment and
-// returns the subscription before and after. Moving the customer's API
-// Gateway key between usage plans is the reconciler's job.
+// ChangePlan moves a subscription to another plan of its environment:
+// ChangePlanIf without an expected version.
 func (s *Store) ChangePlan(ctx context.Context, customerID, env, plan, actor string) (before, after Subscription, err error) {
+	return s.ChangePlanIf(ctx, customerID, env, 0, plan, actor)
+}
+
+// ChangePlanIf moves a subscription to another plan of its environment,
+// guarded by ifVersion (the subscription's; see preconditions.go), and
+// returns the subscription before and after. Moving the customer's API
+// Gateway key between usage plans is the caller's (and the reconciler's)
+// job.
+func (s *Store) ChangePlanIf(ctx context.Context, customerID, env string, ifVersion int64, plan, actor string) (before, after Subscription, err error) {
+	g := guard{what: "subscription of " + customerID + " in " + env, want: ifVersion}
 	before, err = s.GetSubscription(ctx, customerID, env)
 	if err != nil {
+		return before, after, err
+	}
+	if err := g.check(before.Version); err != nil {
 		return before, after, err
 	}
 	if before.Plan == plan {
@@ -197,20 +250,13 @@ func (s *Store) ChangePlan(ctx context.Context, customerID, env, plan, actor str
 		return before, after, err
 	}
 	items := []types.TransactWriteItem{
-		{Update: &types.Update{
-			TableName:                aws.String(s.table),
-			Key:                      subscriptionKey(customerID, env).av(),
-			UpdateExpression:         aws.String("SET #plan = :plan, updatedAt = :now, version = :next"),
-			ConditionExpression:      aws.String("version = :version"),
-			ExpressionAttributeNames: map[string]string{"#plan": "plan"},
-			ExpressionAttributeValues: map[string]types.AttributeValue{
-				":plan": avS(plan), ":now": avTime(now), ":next": avN(before.Version + 1), ":version": avN(before.Version),
-			},
-		}},
+		s.versionedUpdate(subscriptionKey(customerID, env), before.Version, now, change{set: "#plan = :plan",
+			names: map[string]string{"#plan": "plan"}, values: map[string]types.AttributeValue{":plan": avS(plan)}}),
 		s.conditionCheck(planKey(env, plan), "attribute_exists(PK)", nil, nil),
 		audit,
 	}
-	if err := s.transact(ctx, items, map[int]error{1: fmt.Errorf("plan %q in %s: %w", plan, env, ErrPlanNotFound)}); err != nil {
+	reasons := g.onLost(0, map[int]error{1: fmt.Errorf("plan %q in %s: %w", plan, env, ErrPlanNotFound)})
+	if err := s.transact(ctx, items, reasons); err != nil {
 		return before, after, fmt.Errorf("change plan of %s in %s: %w", customerID, env, err)
 	}
 	after = before
@@ -232,11 +278,7 @@ func (s *Store) GetSubscription(ctx context.Context, customerID, env string) (Su
 
 // ListCustomerSubscriptions returns every environment a customer is in.
 func (s *Store) ListCustomerSubscriptions(ctx context.Context, customerID string) ([]Subscription, error) {
-	subs, err := queryAll[Subscription](ctx, s, &dynamodb.QueryInput{
-		KeyConditionExpression:    aws.String("PK = :pk AND begins_with(SK, :env)"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": avS("CUST#" + customerID), ":env": avS("ENV#")},
-		ConsistentRead:            aws.Bool(true),
-	})
+	subs, err := queryAll[Subscription](ctx, s, listing{partition: "CUST#" + customerID, sortPrefix: "ENV#", consistent: true})
 	if err != nil {
 		return nil, fmt.Errorf("list subscriptions of %s: %w", customerID, err)
 	}
@@ -246,11 +288,7 @@ func (s *Store) ListCustomerSubscriptions(ctx context.Context, customerID string
 // ListSubscriptions returns one page of an environment's subscriptions,
 // ordered by customer id (the reconciler's desired key state).
 func (s *Store) ListSubscriptions(ctx context.Context, env, next string, limit int32) (Page[Subscription], error) {
-	p, err := query[Subscription](ctx, s, &dynamodb.QueryInput{
-		IndexName:                 aws.String(IndexGSI2),
-		KeyConditionExpression:    aws.String("GSI2PK = :pk"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": avS("ENV#" + env + "#SUBS")},
-	}, next, limit)
+	p, err := query[Subscription](ctx, s, listing{index: IndexGSI2, partition: "ENV#" + env + "#SUBS"}, next, limit)
 	if err != nil {
 		return p, fmt.Errorf("list subscriptions in %s: %w", env, err)
 	}

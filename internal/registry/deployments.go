@@ -93,11 +93,7 @@ func (s *Store) GetLatestDeployment(ctx context.Context, env string) (Deployment
 // ListDeployments returns one page of an environment's deployments, newest
 // first.
 func (s *Store) ListDeployments(ctx context.Context, env, next string, limit int32) (Page[Deployment], error) {
-	p, err := query[Deployment](ctx, s, &dynamodb.QueryInput{
-		KeyConditionExpression:    aws.String("PK = :pk AND begins_with(SK, :d)"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": avS("ENV#" + env), ":d": avS("DEPLOY#0")},
-		ScanIndexForward:          aws.Bool(false),
-	}, next, limit)
+	p, err := query[Deployment](ctx, s, listing{partition: "ENV#" + env, sortPrefix: "DEPLOY#0", newestFirst: true}, next, limit)
 	if err != nil {
 		return p, fmt.Errorf("list deployments of %s: %w", env, err)
 	}

@@ -108,34 +108,29 @@ func (s *Store) idempotencyPut(r IdempotencyRecord, res IdempotentResult, now ti
 	}}, nil
 }
 
+// withRecord puts rec, holding res, first in a transaction's items and
+// shifts the reasons of the others after it; the record's own condition
+// failing is ErrIdempotencyKeyUsed. With rec nil it changes nothing.
+func (s *Store) withRecord(rec *IdempotencyRecord, res IdempotentResult, now time.Time, items []types.TransactWriteItem, reasons map[int]error) ([]types.TransactWriteItem, map[int]error, error) {
+	if rec == nil {
+		return items, reasons, nil
+	}
+	idem, err := s.idempotencyPut(*rec, res, now)
+	if err != nil {
+		return nil, nil, err
+	}
+	shifted := map[int]error{0: ErrIdempotencyKeyUsed}
+	for i, e := range reasons {
+		shifted[i+1] = e
+	}
+	return append([]types.TransactWriteItem{idem}, items...), shifted, nil
+}
+
 // CreateCustomerOnce is CreateCustomer that also stores rec (with the
 // created customer as its result) in the same transaction. If rec's key is
 // already used it returns ErrIdempotencyKeyUsed and writes nothing.
 func (s *Store) CreateCustomerOnce(ctx context.Context, c Customer, actor string, rec IdempotencyRecord) (Customer, error) {
-	now := s.now()
-	c.CreatedAt, c.UpdatedAt, c.Version = now, now, 1
-	if c.Status == "" {
-		c.Status = CustomerActive
-	}
-	item, err := marshalItem(customerKey(c.ID), indexAttrs{GSI2PK: "CUSTOMERS", GSI2SK: c.ID}, c)
-	if err != nil {
-		return Customer{}, err
-	}
-	audit, err := s.auditPut(AuditEntry{Subject: c.ID, At: now, Actor: actor, Action: "customer.create", Target: c.ID,
-		Details: map[string]string{"name": c.Name, "status": string(c.Status)}})
-	if err != nil {
-		return Customer{}, err
-	}
-	idem, err := s.idempotencyPut(rec, IdempotentResult{Customer: &c}, now)
-	if err != nil {
-		return Customer{}, err
-	}
-	err = s.transact(ctx, []types.TransactWriteItem{idem, s.put(item, "attribute_not_exists(PK)", nil, nil), audit},
-		map[int]error{0: ErrIdempotencyKeyUsed, 1: fmt.Errorf("customer %q: %w", c.ID, ErrAlreadyExists)})
-	if err != nil {
-		return Customer{}, fmt.Errorf("create customer %s: %w", c.ID, err)
-	}
-	return c, nil
+	return s.createCustomer(ctx, c, actor, &rec)
 }
 
 // CreateKeyOnce is CreateKey that also stores rec (with the created key as
@@ -143,25 +138,5 @@ func (s *Store) CreateCustomerOnce(ctx context.Context, c Customer, actor string
 // second key. If rec's key is already used it returns ErrIdempotencyKeyUsed
 // and writes nothing.
 func (s *Store) CreateKeyOnce(ctx context.Context, k Key, actor string, rec IdempotencyRecord) (Key, error) {
-	now := s.now()
-	k.CreatedAt, k.UpdatedAt, k.Version = now, now, 1
-	if k.Status == "" {
-		k.Status = KeyActive
-	}
-	items, err := s.createKeyItems(k, now, actor, "key.create", nil)
-	if err != nil {
-		return Key{}, err
-	}
-	idem, err := s.idempotencyPut(rec, IdempotentResult{Key: &k}, now)
-	if err != nil {
-		return Key{}, err
-	}
-	reasons := map[int]error{0: ErrIdempotencyKeyUsed}
-	for i, e := range s.createKeyReasons(k) {
-		reasons[i+1] = e
-	}
-	if err := s.transact(ctx, append([]types.TransactWriteItem{idem}, items...), reasons); err != nil {
-		return Key{}, fmt.Errorf("create key %s: %w", k.ID, err)
-	}
-	return k, nil
+	return s.createKey(ctx, k, actor, &rec)
 }

@@ -4,10 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
 
@@ -45,6 +44,12 @@ func AllowedFrom(to KeyStatus) []KeyStatus {
 // CreateKey stores a new key. The key's subscription must exist and its
 // customer be active; the key id must be new.
 func (s *Store) CreateKey(ctx context.Context, k Key, actor string) (Key, error) {
+	return s.createKey(ctx, k, actor, nil)
+}
+
+// createKey is CreateKey that also stores rec, when not nil, in the same
+// transaction (see CreateKeyOnce).
+func (s *Store) createKey(ctx context.Context, k Key, actor string, rec *IdempotencyRecord) (Key, error) {
 	now := s.now()
 	k.CreatedAt, k.UpdatedAt, k.Version = now, now, 1
 	if k.Status == "" {
@@ -54,7 +59,11 @@ func (s *Store) CreateKey(ctx context.Context, k Key, actor string) (Key, error)
 	if err != nil {
 		return Key{}, err
 	}
-	if err := s.transact(ctx, items, s.createKeyReasons(k)); err != nil {
+	items, reasons, err := s.withRecord(rec, IdempotentResult{Key: &k}, now, items, s.createKeyReasons(k))
+	if err != nil {
+		return Key{}, err
+	}
+	if err := s.transact(ctx, items, reasons); err != nil {
 		return Key{}, fmt.Errorf("create key %s: %w", k.ID, err)
 	}
 	return k, nil
@@ -110,11 +119,7 @@ func (s *Store) ListKeysByCustomer(ctx context.Context, customerID, env, next st
 	if env != "" {
 		prefix += env + "#"
 	}
-	p, err := query[Key](ctx, s, &dynamodb.QueryInput{
-		IndexName:                 aws.String(IndexGSI1),
-		KeyConditionExpression:    aws.String("GSI1PK = :pk AND begins_with(GSI1SK, :prefix)"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": avS("CUST#" + customerID), ":prefix": avS(prefix)},
-	}, next, limit)
+	p, err := query[Key](ctx, s, listing{index: IndexGSI1, partition: "CUST#" + customerID, sortPrefix: prefix}, next, limit)
 	if err != nil {
 		return p, fmt.Errorf("list keys of %s: %w", customerID, err)
 	}
@@ -123,29 +128,38 @@ func (s *Store) ListKeysByCustomer(ctx context.Context, customerID, env, next st
 
 // ListKeysByEnv returns one page of an environment's keys ordered by id.
 func (s *Store) ListKeysByEnv(ctx context.Context, env, next string, limit int32) (Page[Key], error) {
-	p, err := query[Key](ctx, s, &dynamodb.QueryInput{
-		IndexName:                 aws.String(IndexGSI2),
-		KeyConditionExpression:    aws.String("GSI2PK = :pk"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": avS("ENV#" + env + "#KEYS")},
-	}, next, limit)
+	p, err := query[Key](ctx, s, listing{index: IndexGSI2, partition: "ENV#" + env + "#KEYS"}, next, limit)
 	if err != nil {
 		return p, fmt.Errorf("list keys in %s: %w", env, err)
 	}
 	return p, nil
 }
 
-// SetKeyStatus moves a key to a new status with a conditional write, so two
-// operators acting at once cannot lose an update or revive a revoked key.
-// A key already in the target status is returned unchanged (revoking twice
-// is fine) and nothing is written.
+// SetKeyStatus moves a key to a new status: SetKeyStatusIf without an
+// expected version.
 func (s *Store) SetKeyStatus(ctx context.Context, id string, to KeyStatus, actor string) (Key, error) {
+	return s.SetKeyStatusIf(ctx, id, 0, to, actor)
+}
+
+// SetKeyStatusIf moves a key to a new status with a conditional write,
+// guarded by ifVersion (see preconditions.go), so two operators acting at
+// once cannot lose an update or revive a revoked key. The rules are
+// AllowedFrom's, judged on the key's effective status. A key already in
+// the target status is returned unchanged (revoking twice is fine) and
+// nothing is written. Without an expected version, a concurrent change is
+// re-read and the rules checked again.
+func (s *Store) SetKeyStatusIf(ctx context.Context, id string, ifVersion int64, to KeyStatus, actor string) (Key, error) {
 	from := AllowedFrom(to)
 	if from == nil {
 		return Key{}, fmt.Errorf("status %q: %w", to, ErrInvalidTransition)
 	}
+	g := guard{what: "key " + id, want: ifVersion}
 	for attempt := 0; ; attempt++ {
 		k, err := s.GetKey(ctx, id)
 		if err != nil {
+			return Key{}, err
+		}
+		if err := g.check(k.Version); err != nil {
 			return Key{}, err
 		}
 		now := s.now()
@@ -163,18 +177,12 @@ func (s *Store) SetKeyStatus(ctx context.Context, id string, to KeyStatus, actor
 		if err != nil {
 			return Key{}, err
 		}
-		items := []types.TransactWriteItem{{Update: &types.Update{
-			TableName:                aws.String(s.table),
-			Key:                      keyKey(id).av(),
-			UpdateExpression:         aws.String("SET #status = :to, updatedAt = :now, version = :next"),
-			ConditionExpression:      aws.String("version = :version"),
-			ExpressionAttributeNames: map[string]string{"#status": "status"},
-			ExpressionAttributeValues: map[string]types.AttributeValue{
-				":to": avS(string(to)), ":now": avTime(now), ":next": avN(k.Version + 1), ":version": avN(k.Version),
-			},
-		}}, audit}
-		err = s.transact(ctx, items, nil)
-		if errors.Is(err, ErrConflict) && attempt < 5 {
+		err = s.transact(ctx, []types.TransactWriteItem{
+			s.versionedUpdate(keyKey(id), k.Version, now, change{set: "#status = :to",
+				names: map[string]string{"#status": "status"}, values: map[string]types.AttributeValue{":to": avS(string(to))}}),
+			audit,
+		}, g.onLost(0, nil))
+		if g.retry(err, attempt, 5) {
 			continue // changed under us: re-read; the rules are checked again
 		}
 		if err != nil {
@@ -207,15 +215,26 @@ func keyVerb(to KeyStatus) string {
 	}
 }
 
-// SetKeyExpiry sets when a usable key stops working. The time must be in
-// the future; expiring a key now is SetKeyStatus(id, KeyExpired).
+// SetKeyExpiry sets when a usable key stops working: SetKeyExpiryIf
+// without an expected version.
 func (s *Store) SetKeyExpiry(ctx context.Context, id string, at time.Time, actor string) (Key, error) {
+	return s.SetKeyExpiryIf(ctx, id, 0, at, actor)
+}
+
+// SetKeyExpiryIf sets when a usable (active or suspended) key stops
+// working, guarded by ifVersion (see preconditions.go). The time must be in
+// the future; expiring a key now is SetKeyStatus(id, KeyExpired).
+func (s *Store) SetKeyExpiryIf(ctx context.Context, id string, ifVersion int64, at time.Time, actor string) (Key, error) {
 	now := s.now()
 	if !at.After(now) {
 		return Key{}, fmt.Errorf("expiresAt %s is not in the future", at.UTC().Format(time.RFC3339))
 	}
+	g := guard{what: "key " + id, want: ifVersion}
 	k, err := s.GetKey(ctx, id)
 	if err != nil {
+		return Key{}, err
+	}
+	if err := g.check(k.Version); err != nil {
 		return Key{}, err
 	}
 	if !containsStatus([]KeyStatus{KeyActive, KeySuspended}, k.EffectiveStatus(now)) {
@@ -226,15 +245,11 @@ func (s *Store) SetKeyExpiry(ctx context.Context, id string, at time.Time, actor
 	if err != nil {
 		return Key{}, err
 	}
-	err = s.transact(ctx, []types.TransactWriteItem{{Update: &types.Update{
-		TableName:           aws.String(s.table),
-		Key:                 keyKey(id).av(),
-		UpdateExpression:    aws.String("SET expiresAt = :at, updatedAt = :now, version = :next"),
-		ConditionExpression: aws.String("version = :version"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":at": avTime(at), ":now": avTime(now), ":next": avN(k.Version + 1), ":version": avN(k.Version),
-		},
-	}}, audit}, nil)
+	err = s.transact(ctx, []types.TransactWriteItem{
+		s.versionedUpdate(keyKey(id), k.Version, now, change{set: "expiresAt = :at",
+			values: map[string]types.AttributeValue{":at": avTime(at)}}),
+		audit,
+	}, g.onLost(0, nil))
 	if err != nil {
 		return Key{}, fmt.Errorf("set expiry of key %s: %w", id, err)
 	}
@@ -243,13 +258,26 @@ func (s *Store) SetKeyExpiry(ctx context.Context, id string, at time.Time, actor
 	return k, nil
 }
 
-// RotateKey stores successor and makes the old key expire at oldExpiresAt
-// (the end of the grace period), in one transaction. Only an active key that
-// was not rotated before can be rotated: of two concurrent rotations one
-// wins and the other gets ErrKeyRotated or ErrConflict.
+// RotateKey stores successor and makes the old key expire at oldExpiresAt:
+// RotateKeyIf without an expected version or idempotency record.
 func (s *Store) RotateKey(ctx context.Context, oldID string, successor Key, oldExpiresAt time.Time, actor string) (old, next Key, err error) {
+	return s.RotateKeyIf(ctx, oldID, 0, successor, oldExpiresAt, actor, nil)
+}
+
+// RotateKeyIf stores successor and makes the old key expire at
+// oldExpiresAt (the end of the grace period), in one transaction, guarded
+// by ifVersion (the old key's; see preconditions.go). Only an active key
+// that was not rotated before can be rotated: of two concurrent rotations
+// one wins and the other gets ErrKeyRotated or ErrConflict. When rec is not
+// nil it is stored (with both keys as its result) in the same transaction;
+// a used idempotency key is ErrIdempotencyKeyUsed and nothing is written.
+func (s *Store) RotateKeyIf(ctx context.Context, oldID string, ifVersion int64, successor Key, oldExpiresAt time.Time, actor string, rec *IdempotencyRecord) (old, next Key, err error) {
+	g := guard{what: "key " + oldID, want: ifVersion}
 	old, err = s.GetKey(ctx, oldID)
 	if err != nil {
+		return old, next, err
+	}
+	if err := g.check(old.Version); err != nil {
 		return old, next, err
 	}
 	now := s.now()
@@ -269,36 +297,40 @@ func (s *Store) RotateKey(ctx context.Context, oldID string, successor Key, oldE
 	if err != nil {
 		return old, next, err
 	}
-	items = append(items, types.TransactWriteItem{Update: &types.Update{
-		TableName:                aws.String(s.table),
-		Key:                      keyKey(oldID).av(),
-		UpdateExpression:         aws.String("SET expiresAt = :exp, rotatedTo = :to, updatedAt = :now, version = :next"),
-		ConditionExpression:      aws.String("version = :version AND #status = :active AND attribute_not_exists(rotatedTo)"),
-		ExpressionAttributeNames: map[string]string{"#status": "status"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":exp": avTime(oldExpiresAt), ":to": avS(successor.ID), ":now": avTime(now),
-			":next": avN(old.Version + 1), ":version": avN(old.Version), ":active": avS(string(KeyActive)),
+	items = append(items, s.versionedUpdate(keyKey(oldID), old.Version, now, change{
+		set:   "expiresAt = :exp, rotatedTo = :to",
+		cond:  "#status = :active AND attribute_not_exists(rotatedTo)",
+		names: map[string]string{"#status": "status"},
+		values: map[string]types.AttributeValue{
+			":exp": avTime(oldExpiresAt), ":to": avS(successor.ID), ":active": avS(string(KeyActive)),
 		},
-	}})
-	reasons := s.createKeyReasons(successor)
-	reasons[len(items)-1] = fmt.Errorf("rotate key %s: %w", oldID, ErrConflict)
+	}))
+	reasons := g.onLost(len(items)-1, s.createKeyReasons(successor))
+
+	exp := oldExpiresAt.UTC()
+	rotated := old
+	rotated.ExpiresAt, rotated.RotatedTo, rotated.UpdatedAt, rotated.Version = &exp, successor.ID, now, old.Version+1
+	items, reasons, err = s.withRecord(rec, IdempotentResult{Key: &successor, Previous: &rotated}, now, items, reasons)
+	if err != nil {
+		return old, next, err
+	}
 	if err := s.transact(ctx, items, reasons); err != nil {
 		return old, next, fmt.Errorf("rotate key %s: %w", oldID, err)
 	}
-	exp := oldExpiresAt.UTC()
-	old.ExpiresAt, old.RotatedTo, old.UpdatedAt, old.Version = &exp, successor.ID, now, old.Version+1
-	return old, successor, nil
+	return rotated, successor, nil
 }
 
 // UpdateKeyAccess replaces a key's scopes and IP allowlist (already
-// validated by the caller) with a conditional write on the version read.
+// validated by the caller) with a conditional write on the version read,
+// guarded by version (see preconditions.go: 0 expects none).
 func (s *Store) UpdateKeyAccess(ctx context.Context, id string, version int64, scopes, cidrs []string, actor string) (Key, error) {
+	g := guard{what: "key " + id, want: version}
 	k, err := s.GetKey(ctx, id)
 	if err != nil {
 		return Key{}, err
 	}
-	if version != 0 && k.Version != version {
-		return Key{}, fmt.Errorf("key %s is at version %d, not %d: %w", id, k.Version, version, ErrConflict)
+	if err := g.check(k.Version); err != nil {
+		return Key{}, err
 	}
 	now := s.now()
 	audit, err := s.auditPut(AuditEntry{Subject: k.CustomerID, At: now, Actor: actor, Action: "key.update-access", Target: id,
@@ -306,38 +338,28 @@ func (s *Store) UpdateKeyAccess(ctx context.Context, id string, version int64, s
 	if err != nil {
 		return Key{}, err
 	}
-	values := map[string]types.AttributeValue{":now": avTime(now), ":next": avN(k.Version + 1), ":version": avN(k.Version)}
-	set := "SET updatedAt = :now, version = :next"
-	var remove []string
+	var c change
+	var set []string
 	for _, f := range []struct {
 		attr string
 		vals []string
 	}{{"scopes", scopes}, {"allowedCidrs", cidrs}} {
 		if len(f.vals) == 0 {
-			remove = append(remove, f.attr)
+			c.remove = append(c.remove, f.attr)
 			continue
 		}
 		l := make([]types.AttributeValue, len(f.vals))
 		for i, v := range f.vals {
 			l[i] = avS(v)
 		}
-		values[":"+f.attr] = &types.AttributeValueMemberL{Value: l}
-		set += ", " + f.attr + " = :" + f.attr
-	}
-	expr := set
-	if len(remove) > 0 {
-		expr += " REMOVE " + remove[0]
-		for _, r := range remove[1:] {
-			expr += ", " + r
+		if c.values == nil {
+			c.values = map[string]types.AttributeValue{}
 		}
+		c.values[":"+f.attr] = &types.AttributeValueMemberL{Value: l}
+		set = append(set, f.attr+" = :"+f.attr)
 	}
-	err = s.transact(ctx, []types.TransactWriteItem{{Update: &types.Update{
-		TableName:                 aws.String(s.table),
-		Key:                       keyKey(id).av(),
-		UpdateExpression:          aws.String(expr),
-		ConditionExpression:       aws.String("version = :version"),
-		ExpressionAttributeValues: values,
-	}}, audit}, nil)
+	c.set = strings.Join(set, ", ")
+	err = s.transact(ctx, []types.TransactWriteItem{s.versionedUpdate(keyKey(id), k.Version, now, c), audit}, g.onLost(0, nil))
 	if err != nil {
 		return Key{}, fmt.Errorf("update key %s: %w", id, err)
 	}

@@ -8,7 +8,6 @@ import (
 	"strconv"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
 
@@ -54,11 +53,7 @@ func (s *Store) GetPlan(ctx context.Context, env, name string) (Plan, error) {
 
 // ListPlans returns every plan of an environment, ordered by name.
 func (s *Store) ListPlans(ctx context.Context, env string) ([]Plan, error) {
-	plans, err := queryAll[Plan](ctx, s, &dynamodb.QueryInput{
-		KeyConditionExpression:    aws.String("PK = :pk AND begins_with(SK, :plan)"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": avS("ENV#" + env), ":plan": avS("PLAN#")},
-		ConsistentRead:            aws.Bool(true),
-	})
+	plans, err := queryAll[Plan](ctx, s, listing{partition: "ENV#" + env, sortPrefix: "PLAN#", consistent: true})
 	if err != nil {
 		return nil, fmt.Errorf("list plans in %s: %w", env, err)
 	}
@@ -118,23 +113,32 @@ func (s *Store) GetBinding(ctx context.Context, env, issuer, subject string) (Cl
 
 // ListBindings returns every client binding of a customer.
 func (s *Store) ListBindings(ctx context.Context, customerID string) ([]ClientBinding, error) {
-	bs, err := queryAll[ClientBinding](ctx, s, &dynamodb.QueryInput{
-		IndexName:                 aws.String(IndexGSI1),
-		KeyConditionExpression:    aws.String("GSI1PK = :pk AND begins_with(GSI1SK, :bind)"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": avS("CUST#" + customerID), ":bind": avS("BIND#")},
-	})
+	bs, err := queryAll[ClientBinding](ctx, s, listing{index: IndexGSI1, partition: "CUST#" + customerID, sortPrefix: "BIND#"})
 	if err != nil {
 		return nil, fmt.Errorf("list bindings of %s: %w", customerID, err)
 	}
 	return bs, nil
 }
 
-// DeleteBinding removes a client binding; deleting an absent one is
-// ErrBindingNotFound.
+// DeleteBinding removes a client binding, whoever it belongs to: it is
+// DeleteCustomerBinding without an owner to check.
 func (s *Store) DeleteBinding(ctx context.Context, env, issuer, subject, actor string) error {
+	return s.DeleteCustomerBinding(ctx, "", env, issuer, subject, actor)
+}
+
+// DeleteCustomerBinding removes a client binding of customerID (of any
+// customer when customerID is ""). An absent binding, or one of another
+// customer, is ErrBindingNotFound, so a caller cannot learn or touch other
+// customers' bindings through it. The delete is conditioned on the owner
+// read, so the audit entry always lands in the trail of the customer whose
+// binding went.
+func (s *Store) DeleteCustomerBinding(ctx context.Context, customerID, env, issuer, subject, actor string) error {
 	b, err := s.GetBinding(ctx, env, issuer, subject)
 	if err != nil {
 		return err
+	}
+	if customerID != "" && b.CustomerID != customerID {
+		return ErrBindingNotFound
 	}
 	audit, err := s.auditPut(AuditEntry{Subject: b.CustomerID, Actor: actor, Action: "binding.delete",
 		Target: issuer + " " + subject, Details: map[string]string{"env": env}})
@@ -143,7 +147,8 @@ func (s *Store) DeleteBinding(ctx context.Context, env, issuer, subject, actor s
 	}
 	err = s.transact(ctx, []types.TransactWriteItem{{Delete: &types.Delete{
 		TableName: aws.String(s.table), Key: bindingKey(env, issuer, subject).av(),
-		ConditionExpression: aws.String("attribute_exists(PK)"),
+		ConditionExpression:       aws.String("customerId = :c"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":c": avS(b.CustomerID)},
 	}}, audit}, map[int]error{0: ErrBindingNotFound})
 	if err != nil {
 		return fmt.Errorf("delete binding: %w", err)
@@ -153,11 +158,7 @@ func (s *Store) DeleteBinding(ctx context.Context, env, issuer, subject, actor s
 
 // ListAudit returns one page of a subject's audit trail, newest first.
 func (s *Store) ListAudit(ctx context.Context, subject, next string, limit int32) (Page[AuditEntry], error) {
-	p, err := query[AuditEntry](ctx, s, &dynamodb.QueryInput{
-		KeyConditionExpression:    aws.String("PK = :pk"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": avS("AUDIT#" + subject)},
-		ScanIndexForward:          aws.Bool(false),
-	}, next, limit)
+	p, err := query[AuditEntry](ctx, s, listing{partition: "AUDIT#" + subject, newestFirst: true}, next, limit)
 	if err != nil {
 		return p, fmt.Errorf("list audit of %s: %w", subject, err)
 	}

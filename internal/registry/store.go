@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -117,14 +118,92 @@ func (s *Store) get(ctx context.Context, k keyAttrs, out any) error {
 	return nil
 }
 
-// query runs one page of a query and decodes the items into T.
-func query[T any](ctx context.Context, s *Store, in *dynamodb.QueryInput, next string, limit int32) (Page[T], error) {
-	in.TableName = aws.String(s.table)
+// listing is one key-range query: the items of one partition of the table
+// or of an index, optionally only those whose sort key begins with a
+// prefix. Every query goes through one, so that a cursor can be checked
+// against the listing it is handed to before DynamoDB sees it.
+type listing struct {
+	index       string // IndexGSI1 or IndexGSI2; "" for the table
+	partition   string // the partition key's value
+	sortPrefix  string // "" for the whole partition
+	newestFirst bool   // descending sort key order
+	consistent  bool   // strongly consistent (the table only)
+}
+
+// keyNames are the partition and sort key attributes the listing reads.
+func (l listing) keyNames() (pk, sk string) {
+	switch l.index {
+	case IndexGSI1:
+		return AttrGSI1PK, AttrGSI1SK
+	case IndexGSI2:
+		return AttrGSI2PK, AttrGSI2SK
+	}
+	return AttrPK, AttrSK
+}
+
+func (l listing) input(table string) *dynamodb.QueryInput {
+	pk, sk := l.keyNames()
+	in := &dynamodb.QueryInput{
+		TableName:                 aws.String(table),
+		KeyConditionExpression:    aws.String(pk + " = :pk"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": avS(l.partition)},
+	}
+	if l.index != "" {
+		in.IndexName = aws.String(l.index)
+	}
+	if l.sortPrefix != "" {
+		in.KeyConditionExpression = aws.String(pk + " = :pk AND begins_with(" + sk + ", :prefix)")
+		in.ExpressionAttributeValues[":prefix"] = avS(l.sortPrefix)
+	}
+	if l.newestFirst {
+		in.ScanIndexForward = aws.Bool(false)
+	}
+	if l.consistent {
+		in.ConsistentRead = aws.Bool(true)
+	}
+	return in
+}
+
+// startKey decodes a cursor into the key to resume this listing after. The
+// cursor must be one this listing could have issued: exactly the table's
+// key attributes (and the index's), in this partition, inside the sort key
+// range. Anything else is ErrBadCursor, never a request DynamoDB refuses.
+func (l listing) startKey(cursor string) (map[string]types.AttributeValue, error) {
+	m, err := decodeCursor(cursor)
+	if err != nil {
+		return nil, err
+	}
+	pk, sk := l.keyNames()
+	want := []string{AttrPK, AttrSK}
+	if l.index != "" {
+		want = append(want, pk, sk)
+	}
+	if len(m) != len(want) {
+		return nil, ErrBadCursor
+	}
+	for _, name := range want {
+		if m[name] == "" {
+			return nil, ErrBadCursor
+		}
+	}
+	if m[pk] != l.partition || !strings.HasPrefix(m[sk], l.sortPrefix) {
+		return nil, ErrBadCursor
+	}
+	start := make(map[string]types.AttributeValue, len(m))
+	for name, v := range m {
+		start[name] = avS(v)
+	}
+	return start, nil
+}
+
+// query runs one page of a listing and decodes the items into T.
+func query[T any](ctx context.Context, s *Store, l listing, next string, limit int32) (Page[T], error) {
+	in := l.input(s.table)
 	if limit > 0 {
 		in.Limit = aws.Int32(limit)
 	}
 	if next != "" {
-		start, err := decodeCursor(next)
+		start, err := l.startKey(next)
 		if err != nil {
 			return Page[T]{}, err
 		}
@@ -147,13 +226,12 @@ func query[T any](ctx context.Context, s *Store, in *dynamodb.QueryInput, next s
 	return page, nil
 }
 
-// queryAll follows every page of a query.
-func queryAll[T any](ctx context.Context, s *Store, in *dynamodb.QueryInput) ([]T, error) {
+// queryAll follows every page of a listing.
+func queryAll[T any](ctx context.Context, s *Store, l listing) ([]T, error) {
 	var all []T
 	next := ""
 	for {
-		cp := *in
-		page, err := query[T](ctx, s, &cp, next, 0)
+		page, err := query[T](ctx, s, l, next, 0)
 		if err != nil {
 			return nil, err
 		}
@@ -165,7 +243,8 @@ func queryAll[T any](ctx context.Context, s *Store, in *dynamodb.QueryInput) ([]
 	}
 }
 
-// ErrBadCursor: a pagination cursor that this store did not issue.
+// ErrBadCursor: a pagination cursor that this store did not issue for the
+// listing it was given to.
 var ErrBadCursor = errors.New("invalid pagination cursor")
 
 // Cursors are opaque to callers: base64url JSON of the last evaluated key,
@@ -186,7 +265,8 @@ func encodeCursor(key map[string]types.AttributeValue) (string, error) {
 	return base64.RawURLEncoding.EncodeToString(b), nil
 }
 
-func decodeCursor(c string) (map[string]types.AttributeValue, error) {
+// decodeCursor reads a cursor's attributes; listing.startKey judges them.
+func decodeCursor(c string) (map[string]string, error) {
 	b, err := base64.RawURLEncoding.DecodeString(c)
 	if err != nil {
 		return nil, ErrBadCursor
@@ -195,16 +275,7 @@ func decodeCursor(c string) (map[string]types.AttributeValue, error) {
 	if err := json.Unmarshal(b, &m); err != nil || len(m) == 0 {
 		return nil, ErrBadCursor
 	}
-	out := make(map[string]types.AttributeValue, len(m))
-	for k, v := range m {
-		switch k {
-		case AttrPK, AttrSK, AttrGSI1PK, AttrGSI1SK, AttrGSI2PK, AttrGSI2SK:
-		default:
-			return nil, ErrBadCursor
-		}
-		out[k] = &types.AttributeValueMemberS{Value: v}
-	}
-	return out, nil
+	return m, nil
 }
 
 // transact runs a transaction. When it is cancelled, reasons maps the index

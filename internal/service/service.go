@@ -89,20 +89,63 @@ func validEnv(env string) error {
 	return nil
 }
 
-// CreateCustomer creates an active customer.
+// CreateCustomer creates an active customer: CreateCustomerOnce without an
+// idempotency key.
 func (s *Service) CreateCustomer(ctx context.Context, id, name, actor string) (registry.Customer, error) {
-	if err := validID("id", id); err != nil {
-		return registry.Customer{}, err
+	c, _, err := s.CreateCustomerOnce(ctx, id, name, actor, nil)
+	return c, err
+}
+
+// CreateCustomerOnce creates an active customer. With idem set it is safe
+// to retry: a retry returns the customer the first request created
+// (replayed true) instead of ErrAlreadyExists.
+func (s *Service) CreateCustomerOnce(ctx context.Context, id, name, actor string, idem *Idempotency) (registry.Customer, bool, error) {
+	if err := s.validIdempotency(idem); err != nil {
+		return registry.Customer{}, false, err
 	}
+	if err := validID("id", id); err != nil {
+		return registry.Customer{}, false, err
+	}
+	if strings.TrimSpace(name) == "" {
+		return registry.Customer{}, false, invalid("name", "must not be empty")
+	}
+	res, replayed, err := s.once(ctx, actor, idem, func(rec *registry.IdempotencyRecord) (registry.IdempotentResult, error) {
+		c := registry.Customer{ID: id, Name: name}
+		var err error
+		if rec == nil {
+			c, err = s.store.CreateCustomer(ctx, c, actor)
+		} else {
+			c, err = s.store.CreateCustomerOnce(ctx, c, actor, *rec)
+		}
+		return registry.IdempotentResult{Customer: &c}, err
+	})
+	if err != nil {
+		return registry.Customer{}, false, err
+	}
+	if res.Customer == nil {
+		return registry.Customer{}, false, mismatch(idem)
+	}
+	return *res.Customer, replayed, nil
+}
+
+// UpdateCustomer renames a customer, guarded by ifVersion (0: any version;
+// a stale one is registry.ErrVersionMismatch).
+func (s *Service) UpdateCustomer(ctx context.Context, id string, ifVersion int64, name, actor string) (registry.Customer, error) {
 	if strings.TrimSpace(name) == "" {
 		return registry.Customer{}, invalid("name", "must not be empty")
 	}
-	return s.store.CreateCustomer(ctx, registry.Customer{ID: id, Name: name}, actor)
+	return s.store.UpdateCustomerName(ctx, id, ifVersion, name, actor)
 }
 
 // SetCustomerStatus suspends or resumes a customer in every environment.
 func (s *Service) SetCustomerStatus(ctx context.Context, id string, status registry.CustomerStatus, actor string) (registry.Customer, error) {
-	return s.store.SetCustomerStatus(ctx, id, status, actor)
+	return s.SetCustomerStatusIf(ctx, id, 0, status, actor)
+}
+
+// SetCustomerStatusIf suspends or resumes a customer in every environment,
+// guarded by ifVersion.
+func (s *Service) SetCustomerStatusIf(ctx context.Context, id string, ifVersion int64, status registry.CustomerStatus, actor string) (registry.Customer, error) {
+	return s.store.SetCustomerStatusIf(ctx, id, ifVersion, status, actor)
 }
 
 // ExistingUsageKey names an API Gateway key that already meters a customer,
@@ -167,10 +210,14 @@ func (s *Service) Subscribe(ctx context.Context, customerID, env, plan string, e
 }
 
 // ChangePlan moves a customer to another plan and its metering key to that
-// plan's usage plan. API Gateway refuses a key in two usage plans that share
-// a stage, so the key is detached from the old plan before it is attached to
-// the new one; if the attach fails, the reconciler repairs it.
+// plan's usage plan: ChangePlanIf without an expected version.
 func (s *Service) ChangePlan(ctx context.Context, customerID, env, plan, actor string) (registry.Subscription, error) {
+	return s.ChangePlanIf(ctx, customerID, env, 0, plan, actor)
+}
+
+// ChangePlanIf moves a customer to another plan, guarded by ifVersion (the
+// subscription's), and its metering key to that plan's usage plan.
+func (s *Service) ChangePlanIf(ctx context.Context, customerID, env string, ifVersion int64, plan, actor string) (registry.Subscription, error) {
 	next, err := s.store.GetPlan(ctx, env, plan)
 	if err != nil {
 		if errors.Is(err, registry.ErrNotFound) {
@@ -178,22 +225,30 @@ func (s *Service) ChangePlan(ctx context.Context, customerID, env, plan, actor s
 		}
 		return registry.Subscription{}, err
 	}
-	before, after, err := s.store.ChangePlan(ctx, customerID, env, next.Name, actor)
+	before, after, err := s.store.ChangePlanIf(ctx, customerID, env, ifVersion, next.Name, actor)
 	if err != nil || before.Plan == after.Plan {
 		return after, err
 	}
+	return after, s.moveUsageKey(ctx, env, before, after, next)
+}
+
+// moveUsageKey moves a subscription's metering key from its old plan's
+// usage plan to the new one's. API Gateway refuses a key in two usage plans
+// that share a stage, so the key is detached from the old plan before it is
+// attached to the new one; the reconciler repairs a failure.
+func (s *Service) moveUsageKey(ctx context.Context, env string, before, after registry.Subscription, next registry.Plan) error {
 	prev, err := s.store.GetPlan(ctx, env, before.Plan)
 	if err == nil && prev.UsagePlanID != "" {
 		if err := s.usage.DetachUsageKey(ctx, prev.UsagePlanID, before.UsageKeyID); err != nil {
-			return after, fmt.Errorf("plan changed, but detaching the key from usage plan %s failed (reconcile will repair): %w", prev.UsagePlanID, err)
+			return fmt.Errorf("plan changed, but detaching the key from usage plan %s failed (reconcile will repair): %w", prev.UsagePlanID, err)
 		}
 	}
 	if next.UsagePlanID != "" {
 		if err := s.usage.AttachUsageKey(ctx, next.UsagePlanID, after.UsageKeyID); err != nil {
-			return after, fmt.Errorf("plan changed, but attaching the key to usage plan %s failed (reconcile will repair): %w", next.UsagePlanID, err)
+			return fmt.Errorf("plan changed, but attaching the key to usage plan %s failed (reconcile will repair): %w", next.UsagePlanID, err)
 		}
 	}
-	return after, nil
+	return nil
 }
 
 // CreateKeyInput describes a new customer key.
@@ -206,9 +261,53 @@ type CreateKeyInput struct {
 	ExpiresAt    *time.Time
 }
 
-// CreateKey issues a key. The returned Secret holds the only plaintext copy;
-// the registry stores its hash.
+// CreateKey issues a key: CreateKeyOnce without an idempotency key. The
+// returned Secret holds the only plaintext copy; the registry stores its
+// hash.
 func (s *Service) CreateKey(ctx context.Context, in CreateKeyInput, actor string) (registry.Key, keys.Secret, error) {
+	k, secret, _, err := s.CreateKeyOnce(ctx, in, actor, nil)
+	return k, secret, err
+}
+
+// CreateKeyOnce issues a key. The returned Secret holds the only plaintext
+// copy; the registry stores its hash. With idem set it is safe to retry:
+// the key and the idempotency record are written in one transaction, so
+// however often the request is retried (even concurrently) exactly one key
+// exists; a retry returns that key with replayed true and an empty Secret
+// (the plaintext was shown once and is not stored anywhere).
+func (s *Service) CreateKeyOnce(ctx context.Context, in CreateKeyInput, actor string, idem *Idempotency) (registry.Key, keys.Secret, bool, error) {
+	if err := s.validIdempotency(idem); err != nil {
+		return registry.Key{}, keys.Secret{}, false, err
+	}
+	var secret keys.Secret
+	res, replayed, err := s.once(ctx, actor, idem, func(rec *registry.IdempotencyRecord) (registry.IdempotentResult, error) {
+		k, sec, err := s.newKey(ctx, in)
+		if err != nil {
+			return registry.IdempotentResult{}, err
+		}
+		secret = sec
+		if rec == nil {
+			k, err = s.store.CreateKey(ctx, k, actor)
+		} else {
+			k, err = s.store.CreateKeyOnce(ctx, k, actor, *rec)
+		}
+		return registry.IdempotentResult{Key: &k}, err
+	})
+	if err != nil {
+		return registry.Key{}, keys.Secret{}, false, err
+	}
+	if res.Key == nil || res.Previous != nil {
+		return registry.Key{}, keys.Secret{}, false, mismatch(idem)
+	}
+	if replayed {
+		return *res.Key, keys.Secret{}, true, nil
+	}
+	return *res.Key, secret, false, nil
+}
+
+// newKey validates a CreateKeyInput and generates the key without storing
+// it.
+func (s *Service) newKey(ctx context.Context, in CreateKeyInput) (registry.Key, keys.Secret, error) {
 	if err := validEnv(in.Env); err != nil {
 		return registry.Key{}, keys.Secret{}, err
 	}
@@ -229,61 +328,98 @@ func (s *Service) CreateKey(ctx context.Context, in CreateKeyInput, actor string
 	if err != nil {
 		return registry.Key{}, keys.Secret{}, fmt.Errorf("generate key: %w", err)
 	}
-	k, err := s.store.CreateKey(ctx, registry.Key{
+	return registry.Key{
 		ID: secret.ID, Hash: secret.Hash.String(), CustomerID: in.CustomerID, Env: in.Env, Name: in.Name,
 		DisplayPrefix: secret.DisplayPrefix, Scopes: scopes, AllowedCIDRs: cidrs, ExpiresAt: utcPtr(in.ExpiresAt),
-	}, actor)
-	if err != nil {
-		return registry.Key{}, keys.Secret{}, err
-	}
-	return k, secret, nil
+	}, secret, nil
 }
 
 // RotateKey issues a successor with the same customer, scopes and
-// allowlist; the old key keeps working for grace, then expires.
+// allowlist; the old key keeps working for grace, then expires. It is
+// RotateKeyIf without an expected version or idempotency key.
 func (s *Service) RotateKey(ctx context.Context, id string, grace time.Duration, actor string) (old, next registry.Key, secret keys.Secret, err error) {
-	cur, err := s.store.GetKey(ctx, id)
+	old, next, secret, _, err = s.RotateKeyIf(ctx, id, grace, 0, actor, nil)
+	return old, next, secret, err
+}
+
+// RotateKeyIf issues a successor with the same customer, scopes and
+// allowlist; the old key keeps working for grace, then expires. It is
+// guarded by ifVersion (the old key's) and, with idem set, safe to retry: a
+// retry returns the same successor (and the old key as the rotation left
+// it) with replayed true and an empty Secret.
+func (s *Service) RotateKeyIf(ctx context.Context, id string, grace time.Duration, ifVersion int64, actor string, idem *Idempotency) (old, next registry.Key, secret keys.Secret, replayed bool, err error) {
+	if err := s.validIdempotency(idem); err != nil {
+		return old, next, secret, false, err
+	}
+	rotate := func(rec *registry.IdempotencyRecord) (registry.IdempotentResult, error) {
+		cur, err := s.store.GetKey(ctx, id)
+		if err != nil {
+			return registry.IdempotentResult{}, err
+		}
+		exp, err := keys.RotationExpiry(s.clock.Now(), grace, cur.ExpiresAt)
+		if err != nil {
+			return registry.IdempotentResult{}, invalid("grace", "%v", err)
+		}
+		if secret, err = s.gen.New(cur.Env); err != nil {
+			return registry.IdempotentResult{}, fmt.Errorf("generate key: %w", err)
+		}
+		o, n, err := s.store.RotateKeyIf(ctx, id, ifVersion, registry.Key{
+			ID: secret.ID, Hash: secret.Hash.String(), Name: cur.Name, DisplayPrefix: secret.DisplayPrefix,
+			Scopes: cur.Scopes, AllowedCIDRs: cur.AllowedCIDRs,
+		}, exp, actor, rec)
+		return registry.IdempotentResult{Key: &n, Previous: &o}, err
+	}
+	res, replayed, err := s.once(ctx, actor, idem, rotate)
 	if err != nil {
-		return old, next, secret, err
+		return registry.Key{}, registry.Key{}, keys.Secret{}, false, err
 	}
-	exp, err := keys.RotationExpiry(s.clock.Now(), grace, cur.ExpiresAt)
-	if err != nil {
-		return old, next, secret, invalid("grace", "%v", err)
+	if res.Key == nil || res.Previous == nil {
+		return registry.Key{}, registry.Key{}, keys.Secret{}, false, mismatch(idem)
 	}
-	if secret, err = s.gen.New(cur.Env); err != nil {
-		return old, next, secret, fmt.Errorf("generate key: %w", err)
+	if replayed {
+		secret = keys.Secret{}
 	}
-	old, next, err = s.store.RotateKey(ctx, id, registry.Key{
-		ID: secret.ID, Hash: secret.Hash.String(), Name: cur.Name, DisplayPrefix: secret.DisplayPrefix,
-		Scopes: cur.Scopes, AllowedCIDRs: cur.AllowedCIDRs,
-	}, exp, actor)
-	if err != nil {
-		return old, next, keys.Secret{}, err
-	}
-	return old, next, secret, nil
+	return *res.Previous, *res.Key, secret, replayed, nil
 }
 
 // SetKeyStatus suspends, resumes, revokes or expires a key.
 func (s *Service) SetKeyStatus(ctx context.Context, id string, to registry.KeyStatus, actor string) (registry.Key, error) {
-	return s.store.SetKeyStatus(ctx, id, to, actor)
+	return s.SetKeyStatusIf(ctx, id, 0, to, actor)
+}
+
+// SetKeyStatusIf suspends, resumes, revokes or expires a key, guarded by
+// ifVersion.
+func (s *Service) SetKeyStatusIf(ctx context.Context, id string, ifVersion int64, to registry.KeyStatus, actor string) (registry.Key, error) {
+	return s.store.SetKeyStatusIf(ctx, id, ifVersion, to, actor)
 }
 
 // SetKeyExpiry sets a future expiry on a key.
 func (s *Service) SetKeyExpiry(ctx context.Context, id string, at time.Time, actor string) (registry.Key, error) {
+	return s.SetKeyExpiryIf(ctx, id, 0, at, actor)
+}
+
+// SetKeyExpiryIf sets a future expiry on a key, guarded by ifVersion.
+func (s *Service) SetKeyExpiryIf(ctx context.Context, id string, ifVersion int64, at time.Time, actor string) (registry.Key, error) {
 	if !at.After(s.clock.Now()) {
 		return registry.Key{}, invalid("expiresAt", "%s is not in the future", at.UTC().Format(time.RFC3339))
 	}
-	return s.store.SetKeyExpiry(ctx, id, at, actor)
+	return s.store.SetKeyExpiryIf(ctx, id, ifVersion, at, actor)
 }
 
-// UpdateKeyAccess replaces a key's scopes and IP allowlist; version 0 skips
-// the optimistic-concurrency check.
+// UpdateKeyAccess replaces a key's scopes and IP allowlist, guarded by
+// version (0: any version; a stale one is registry.ErrVersionMismatch).
 func (s *Service) UpdateKeyAccess(ctx context.Context, id string, version int64, scopes, cidrs []string, actor string) (registry.Key, error) {
 	scopes, cidrs, err := validateAccess(scopes, cidrs)
 	if err != nil {
 		return registry.Key{}, err
 	}
 	return s.store.UpdateKeyAccess(ctx, id, version, scopes, cidrs, actor)
+}
+
+// UpdateKeyAccessIf is UpdateKeyAccess, named like the other guarded
+// operations.
+func (s *Service) UpdateKeyAccessIf(ctx context.Context, id string, ifVersion int64, scopes, cidrs []string, actor string) (registry.Key, error) {
+	return s.UpdateKeyAccess(ctx, id, ifVersion, scopes, cidrs, actor)
 }
 
 // LookupKey finds the stored key for a plaintext key: format and checksum
@@ -340,6 +476,15 @@ func (s *Service) PutBinding(ctx context.Context, b registry.ClientBinding, acto
 		}
 	}
 	return s.store.PutBinding(ctx, b, actor)
+}
+
+// DeleteBinding removes a customer's client binding; a binding that does
+// not exist or belongs to another customer is registry.ErrBindingNotFound.
+func (s *Service) DeleteBinding(ctx context.Context, customerID, env, issuer, subject, actor string) error {
+	if err := validEnv(env); err != nil {
+		return err
+	}
+	return s.store.DeleteCustomerBinding(ctx, customerID, env, issuer, subject, actor)
 }
 
 func utcPtr(t *time.Time) *time.Time {

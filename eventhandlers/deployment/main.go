@@ -12,34 +12,20 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/aws/aws-sdk-go-v2/config"
 
 	"github.com/stagehand-dev/stagehand/internal/reconcile"
 )
 
 func main() {
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
-	h, err := build(context.Background(), log)
+	h, err := reconcile.NewHandlerFromEnv(context.Background(), os.Getenv, true, log)
 	if err != nil {
 		log.Error("deployment: cannot start", slog.String("error", err.Error()))
 		os.Exit(1)
 	}
 	lambda.Start(h.Handle)
-}
-
-func build(ctx context.Context, log *slog.Logger) (*reconcile.Handler, error) {
-	cfg, err := reconcile.ConfigFromEnv(os.Getenv, true)
-	if err != nil {
-		return nil, err
-	}
-	awsCfg, err := config.LoadDefaultConfig(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("load AWS config: %w", err)
-	}
-	return reconcile.NewHandlerFromConfig(ctx, cfg, awsCfg, log.With("env", cfg.Env))
 }

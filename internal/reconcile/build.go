@@ -6,6 +6,7 @@ import (
 	"log/slog"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/apigateway"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
@@ -44,4 +45,20 @@ func NewHandlerFromConfig(_ context.Context, cfg Config, awsCfg aws.Config, log 
 		return nil, fmt.Errorf("build runner: %w", err)
 	}
 	return NewHandler(runner, store, WithEventSource(cfg.Source), WithSafetyMargin(cfg.SafetyMargin), WithHandlerLogger(log)), nil
+}
+
+// NewHandlerFromEnv reads the configuration from getenv (see
+// ConfigFromEnv; requireQueue: the continuation queue must be set), loads
+// the default AWS configuration and builds the Handler. Both Lambda mains
+// call it once per execution environment.
+func NewHandlerFromEnv(ctx context.Context, getenv func(string) string, requireQueue bool, log *slog.Logger) (*Handler, error) {
+	cfg, err := ConfigFromEnv(getenv, requireQueue)
+	if err != nil {
+		return nil, err
+	}
+	awsCfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load AWS config: %w", err)
+	}
+	return NewHandlerFromConfig(ctx, cfg, awsCfg, log.With("env", cfg.Env))
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -73,5 +74,26 @@ func TestNewHandlerFromConfig(t *testing.T) {
 	}
 	if h.runner.Env() != "prod" || h.runner.continuer == nil || h.runner.publisher == nil || h.runner.pacerStore == h.runner.store || h.margin != 45*time.Second {
 		t.Errorf("handler not wired as configured: %+v", h.runner)
+	}
+}
+
+func TestNewHandlerFromEnv(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	env := map[string]string{
+		"STAGEHAND_ENV": "dev", "STAGEHAND_TABLE": "registry",
+		"CONTINUATION_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/continue",
+		"AWS_REGION":             "us-east-1",
+	}
+	getenv := func(k string) string { return env[k] }
+	t.Setenv("AWS_REGION", "us-east-1")
+	if h, err := NewHandlerFromEnv(context.Background(), getenv, true, log); err != nil || h == nil {
+		t.Fatalf("complete configuration: handler %v, err %v", h, err)
+	}
+	delete(env, "CONTINUATION_QUEUE_URL")
+	if _, err := NewHandlerFromEnv(context.Background(), getenv, true, log); err == nil || !strings.Contains(err.Error(), "CONTINUATION_QUEUE_URL") {
+		t.Errorf("deployment function without its queue: err = %v", err)
+	}
+	if _, err := NewHandlerFromEnv(context.Background(), getenv, false, log); err != nil {
+		t.Errorf("scheduled function needs no queue: err = %v", err)
 	}
 }

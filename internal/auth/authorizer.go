@@ -47,7 +47,8 @@ var _ Registry = (*registry.Store)(nil)
 
 // TokenVerifier verifies JWTs; *jwtverify.Verifier implements it.
 type TokenVerifier interface {
-	Verify(ctx context.Context, token string) (jwtverify.Token, error)
+	// VerifyLazy verifies a token; its claims are read with Token.Claim.
+	VerifyLazy(ctx context.Context, token string) (jwtverify.Token, error)
 	// KeyCurrent reports whether the key that verified a token is still
 	// published; a cached verification is dropped when it is not.
 	KeyCurrent(ref jwtverify.KeyRef) bool
@@ -437,14 +438,14 @@ func (a *Authorizer) authorizeJWT(ctx context.Context, token string, now time.Ti
 	th := sha256.Sum256(unsafe.Slice(unsafe.StringData(token), len(token)))
 	te, ok := a.cachedToken(th, now)
 	if !ok {
-		tok, err := a.verifier.Verify(ctx, token)
+		tok, err := a.verifier.VerifyLazy(ctx, token)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrInvalidToken, err)
 		}
 		te = &tokenEntry{
 			expires: tok.Expires, key: tok.Key, issuer: tok.Issuer, kid: tok.KID, jti: tok.JTI,
-			scopes:      tokenScopes(tok.Claims),
-			claimRoutes: a.routes.claimsPass(tok.Claims),
+			scopes:      tokenScopes(tok.Claim),
+			claimRoutes: a.routes.claimsPass(tok.Claim),
 		}
 		d.kid, d.jti, d.issuer = te.kid, te.jti, te.issuer
 		if te.clientID, err = a.clientID(tok); err != nil {
@@ -547,20 +548,26 @@ func (a *Authorizer) clientID(tok jwtverify.Token) (string, error) {
 		return tok.Subject, nil
 	}
 	for _, c := range a.settings.ClientIDClaims {
-		if v, ok := tok.Claims[c].(string); ok && v != "" {
-			return v, nil
+		v, _ := tok.Claim(c)
+		if s, ok := v.(string); ok && s != "" {
+			return s, nil
 		}
 	}
 	return "", fmt.Errorf("%w: none of %v", ErrNoClientID, a.settings.ClientIDClaims)
 }
 
+// claimFunc reads one claim of a verified token (jwtverify.Token.Claim).
+type claimFunc func(name string) (any, bool)
+
 // tokenScopes reads "scope" (space-separated) and "scp" (array or string).
-func tokenScopes(c map[string]any) []string {
+func tokenScopes(claim claimFunc) []string {
 	var out []string
-	if s, ok := c["scope"].(string); ok {
+	scope, _ := claim("scope")
+	if s, ok := scope.(string); ok {
 		out = strings.Fields(s)
 	}
-	switch s := c["scp"].(type) {
+	scp, _ := claim("scp")
+	switch s := scp.(type) {
 	case string:
 		out = append(out, strings.Fields(s)...)
 	case []any:

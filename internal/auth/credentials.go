@@ -43,11 +43,12 @@ type HeaderNames struct {
 // header sent more than once (or disagreeing between the two maps) is
 // ambiguous. It does not allocate.
 func ParseCredentials(req *events.APIGatewayCustomAuthorizerRequestTypeRequest, names HeaderNames) (Credentials, error) {
-	key, hasKey, err := header(req, names.APIKey)
+	keyHdr, authHdr := findHeaders(req, names.APIKey, names.Token)
+	key, hasKey, err := keyHdr.value()
 	if err != nil {
 		return Credentials{}, err
 	}
-	auth, hasAuth, err := header(req, names.Token)
+	auth, hasAuth, err := authHdr.value()
 	if err != nil {
 		return Credentials{}, err
 	}
@@ -69,44 +70,55 @@ func ParseCredentials(req *events.APIGatewayCustomAuthorizerRequestTypeRequest, 
 	return Credentials{}, ErrNoCredentials
 }
 
-// header finds name (case-insensitively) in both header maps.
-func header(req *events.APIGatewayCustomAuthorizerRequestTypeRequest, name string) (string, bool, error) {
-	var (
-		mv     string
-		mvSeen int
-	)
+// headerHits collects what one header name matched in both maps.
+type headerHits struct {
+	mv, sv         string // last value seen in MultiValueHeaders / Headers
+	mvSeen, svSeen int    // values seen
+}
+
+// findHeaders looks for two header names (case-insensitively) in one pass
+// over each header map.
+func findHeaders(req *events.APIGatewayCustomAuthorizerRequestTypeRequest, a, b string) (ha, hb headerHits) {
 	for k, vs := range req.MultiValueHeaders {
-		if len(k) != len(name) || !strings.EqualFold(k, name) {
-			continue
+		if headerIs(k, a) {
+			ha.addMulti(vs)
 		}
-		for _, v := range vs {
-			mv = v
-			mvSeen++
+		if headerIs(k, b) {
+			hb.addMulti(vs)
 		}
 	}
-	if mvSeen > 1 {
-		return "", false, ErrAmbiguousCredentials
-	}
-	var (
-		sv     string
-		svSeen int
-	)
 	for k, v := range req.Headers {
-		if len(k) != len(name) || !strings.EqualFold(k, name) {
-			continue
+		if headerIs(k, a) {
+			ha.sv, ha.svSeen = v, ha.svSeen+1
 		}
-		sv = v
-		svSeen++
+		if headerIs(k, b) {
+			hb.sv, hb.svSeen = v, hb.svSeen+1
+		}
 	}
+	return ha, hb
+}
+
+func headerIs(k, name string) bool { return len(k) == len(name) && strings.EqualFold(k, name) }
+
+func (h *headerHits) addMulti(vs []string) {
+	for _, v := range vs {
+		h.mv = v
+		h.mvSeen++
+	}
+}
+
+// value is the header's single value: sent more than once, or different
+// in the two maps, it is ambiguous.
+func (h *headerHits) value() (string, bool, error) {
 	switch {
-	case svSeen > 1:
+	case h.mvSeen > 1 || h.svSeen > 1:
 		return "", false, ErrAmbiguousCredentials
-	case mvSeen == 1 && svSeen == 1 && mv != sv:
+	case h.mvSeen == 1 && h.svSeen == 1 && h.mv != h.sv:
 		return "", false, ErrAmbiguousCredentials
-	case mvSeen == 1:
-		return mv, true, nil
-	case svSeen == 1:
-		return sv, true, nil
+	case h.mvSeen == 1:
+		return h.mv, true, nil
+	case h.svSeen == 1:
+		return h.sv, true, nil
 	}
 	return "", false, nil
 }
@@ -120,13 +132,37 @@ func bearer(v string) (string, bool) {
 	}
 	tok := strings.TrimLeft(v[len(scheme):], " ")
 	tok = strings.TrimRight(tok, " ")
-	if tok == "" {
+	if tok == "" || !visibleASCII(tok) {
 		return "", false
 	}
-	for i := 0; i < len(tok); i++ {
-		if tok[i] <= ' ' || tok[i] >= 0x7f {
-			return "", false
+	return tok, true
+}
+
+// visibleASCII reports whether every byte of s is in '!'..'~'. A token is
+// up to 8 KiB, so it checks eight bytes at a time: a word has a byte below
+// 0x21 if subtracting 0x21 from every byte borrows into a byte's top bit
+// that was clear, and a byte above 0x7e if adding 1 sets a top bit (or one
+// was already set). A borrow or carry across bytes only starts at a byte
+// that is itself out of range, so the answer is exact.
+func visibleASCII(s string) bool {
+	const (
+		ones = 0x0101010101010101
+		high = 0x8080808080808080
+	)
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		w := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+		below := (w - ones*0x21) &^ w
+		above := (w + ones) | w
+		if (below|above)&high != 0 {
+			return false
 		}
 	}
-	return tok, true
+	for ; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] >= 0x7f {
+			return false
+		}
+	}
+	return true
 }

@@ -156,9 +156,9 @@ func (t *routeTable) forScopes(scopes []string) routeSet {
 	return s
 }
 
-// claimsPass returns the routes whose claim checks all pass for claims
-// (routes without checks always pass).
-func (t *routeTable) claimsPass(claims map[string]any) routeSet {
+// claimsPass returns the routes whose claim checks all pass for the token
+// whose claims claim reads (routes without checks always pass).
+func (t *routeTable) claimsPass(claim claimFunc) routeSet {
 	s := t.noClaims
 	for i := range t.routes {
 		r := &t.routes[i]
@@ -167,7 +167,7 @@ func (t *routeTable) claimsPass(claims map[string]any) routeSet {
 		}
 		ok := true
 		for _, c := range r.claims {
-			if !c.pass(claims) {
+			if !c.passValue(claim(c.claim)) {
 				ok = false
 				break
 			}
@@ -407,6 +407,11 @@ func newClaimCheck(c ClaimCheck) (claimCheck, error) {
 
 func (c claimCheck) pass(claims map[string]any) bool {
 	v, ok := claims[c.claim]
+	return c.passValue(v, ok)
+}
+
+// passValue checks the claim's value v (ok: the token has the claim).
+func (c claimCheck) passValue(v any, ok bool) bool {
 	if !ok {
 		return false
 	}

@@ -25,7 +25,9 @@ var ErrDuplicateKID = errors.New("JWKS holds more than one key with this kid")
 //   - each key carries a fingerprint of its public material, so the
 //     verified-token cache can tell whether the exact key that verified a
 //     token is still published (a refresh that returns the same keys keeps
-//     cached tokens; a removed or replaced key drops them).
+//     cached tokens; a removed or replaced key drops them);
+//   - each key's public half and "alg" are extracted once, so verifying a
+//     token with a known kid reads them with one map lookup (lookup).
 type kidIndex struct {
 	*jwkset.MemoryJWKSet
 	mu   sync.Mutex // serialises writers; readers use snap
@@ -42,6 +44,10 @@ type kidEntry struct {
 	jwk jwkset.JWK
 	fp  uint64
 	dup bool
+	// key is the JWK's public key and alg its "alg" parameter (may be
+	// empty), as keyfunc would read them.
+	key any
+	alg string
 }
 
 func newKidIndex() *kidIndex {
@@ -118,9 +124,15 @@ func (s *kidIndex) publish(all []jwkset.JWK) {
 			keys[m.KID] = prev
 			continue
 		}
-		keys[m.KID] = kidEntry{jwk: j, fp: fingerprint(m)}
+		keys[m.KID] = kidEntry{jwk: j, fp: fingerprint(m), key: publicOf(j.Key()), alg: m.ALG.String()}
 	}
 	s.snap.Store(&kidSnapshot{keys: keys})
+}
+
+// lookup returns the published, unambiguous key with this kid.
+func (s *kidIndex) lookup(kid string) (kidEntry, bool) {
+	e, ok := s.snap.Load().keys[kid]
+	return e, ok && !e.dup
 }
 
 // current reports whether kid is published, unambiguous and still has

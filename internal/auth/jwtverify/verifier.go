@@ -83,10 +83,13 @@ type Token struct {
 	KID     string // empty for HS256
 	JTI     string // for logs; may be empty
 	Expires time.Time
-	// Claims are all the token's claims (read-only).
+	// Claims are all the token's claims (read-only), filled by Verify; nil
+	// from VerifyLazy. Claim reads one claim either way.
 	Claims jwt.MapClaims
 	// Key identifies the key that verified the token (see KeyCurrent).
 	Key KeyRef
+
+	claims *claimSet
 }
 
 // KeyRef identifies the exact key that verified a token.
@@ -341,12 +344,29 @@ func (r KeyRef) Cacheable() bool { return r.cacheable }
 
 // Verify parses and fully verifies token: size, structure, algorithm
 // allowlist, issuer, key, signature, exp (required), nbf, iat, audience and
-// maximum lifetime. The error never contains the token.
+// maximum lifetime. Token.Claims holds every claim. The error never contains
+// the token.
 func (v *Verifier) Verify(ctx context.Context, token string) (Token, error) {
+	tok, err := v.VerifyLazy(ctx, token)
+	if err != nil {
+		return Token{}, err
+	}
+	if tok.Claims, err = tok.claims.Map(); err != nil {
+		// Not reached: golang-jwt has decoded this payload already.
+		return Token{}, fmt.Errorf("%w: %w", jwt.ErrTokenMalformed, err)
+	}
+	return tok, nil
+}
+
+// VerifyLazy verifies exactly like Verify but does not build Token.Claims
+// (it is nil): claims are decoded one at a time, when read with
+// Token.Claim. This is the authorizer's hot path, where building a map of
+// every claim would cost more than the rest of the decision.
+func (v *Verifier) VerifyLazy(ctx context.Context, token string) (Token, error) {
 	if len(token) > MaxTokenBytes {
 		return Token{}, ErrTokenTooLarge
 	}
-	claims := jwt.MapClaims{}
+	claims := &claimSet{}
 	var (
 		ik  *issuerKeys
 		ref KeyRef
@@ -356,7 +376,7 @@ func (v *Verifier) Verify(ctx context.Context, token string) (Token, error) {
 		if _, ok := t.Header["crit"]; ok {
 			return nil, ErrCritHeader
 		}
-		iss, _ := claims["iss"].(string)
+		iss, _ := claims.stringClaim("iss")
 		if ik = v.issuers[iss]; ik == nil {
 			return nil, ErrUnknownIssuer
 		}
@@ -376,15 +396,14 @@ func (v *Verifier) Verify(ctx context.Context, token string) (Token, error) {
 			kid = ""
 			return nil, ErrMissingKID
 		}
-		key, err := ik.kf.KeyfuncCtx(ctx)(t)
+		key, fp, cacheable, err := v.key(ctx, ik, t, kid, alg)
 		if err != nil {
 			return nil, err
 		}
 		if err := keyFitsAlg(alg, key); err != nil {
 			return nil, err
 		}
-		fp, ok := ik.store.fingerprintOf(kid, key)
-		ref = KeyRef{issuer: ik, kid: kid, fp: fp, cacheable: ok}
+		ref = KeyRef{issuer: ik, kid: kid, fp: fp, cacheable: cacheable}
 		return key, nil
 	}
 	tok, err := v.parser.ParseWithClaims(token, claims, keyFunc)
@@ -405,7 +424,7 @@ func (v *Verifier) Verify(ctx context.Context, token string) (Token, error) {
 	if err != nil {
 		return Token{}, fmt.Errorf("%w: %w", ErrBadSubject, err)
 	}
-	jti, _ := claims["jti"].(string)
+	jti, _ := claims.stringClaim("jti")
 	return Token{
 		Issuer:  ik.cfg.Issuer,
 		Subject: sub,
@@ -413,12 +432,47 @@ func (v *Verifier) Verify(ctx context.Context, token string) (Token, error) {
 		KID:     kid,
 		JTI:     jti,
 		Expires: exp.Time,
-		Claims:  claims,
 		Key:     ref,
+		claims:  claims,
 	}, nil
 }
 
-func (v *Verifier) checkAudience(ik *issuerKeys, claims jwt.MapClaims) error {
+// Claim returns the claim called name as jwt.MapClaims holds it (string,
+// float64, bool, nil, []any or map[string]any), from Claims when Verify
+// filled it, else decoded from the token on each call.
+func (t Token) Claim(name string) (any, bool) {
+	if t.Claims != nil {
+		v, ok := t.Claims[name]
+		return v, ok
+	}
+	if t.claims == nil {
+		return nil, false
+	}
+	return t.claims.Claim(name)
+}
+
+// key returns the issuer's key for kid and its fingerprint. A kid the
+// issuer's current JWKS holds (once) is read from the kid index directly,
+// with the checks keyfunc applies (the JWK's "alg", when set, must be the
+// token's). Any other kid goes through keyfunc, whose jwkset client
+// refetches the JWKS (rate-limited) and retries before giving up.
+// cacheable is false when the key set changed while the key was fetched.
+func (v *Verifier) key(ctx context.Context, ik *issuerKeys, t *jwt.Token, kid, alg string) (key any, fp uint64, cacheable bool, err error) {
+	if e, ok := ik.store.lookup(kid); ok {
+		if e.alg != "" && e.alg != alg {
+			return nil, 0, false, fmt.Errorf(`%w: JWK "alg" parameter value %q does not match token "alg" parameter value %q`, keyfunc.ErrKeyfunc, e.alg, alg)
+		}
+		return e.key, e.fp, true, nil
+	}
+	key, err = ik.kf.KeyfuncCtx(ctx)(t)
+	if err != nil {
+		return nil, 0, false, err
+	}
+	fp, cacheable = ik.store.fingerprintOf(kid, key)
+	return key, fp, cacheable, nil
+}
+
+func (v *Verifier) checkAudience(ik *issuerKeys, claims jwt.Claims) error {
 	auds, err := claims.GetAudience()
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrAudience, err)
@@ -431,7 +485,7 @@ func (v *Verifier) checkAudience(ik *issuerKeys, claims jwt.MapClaims) error {
 	return ErrAudience
 }
 
-func (v *Verifier) checkLifetime(claims jwt.MapClaims, exp time.Time) error {
+func (v *Verifier) checkLifetime(claims jwt.Claims, exp time.Time) error {
 	start := v.clock.Now()
 	if iat, _ := claims.GetIssuedAt(); iat != nil {
 		start = iat.Time

@@ -238,8 +238,10 @@ type statusView struct {
 	// Live is the newest associated deployment: its colour serves traffic
 	// once cut over (nil: none yet).
 	Live *registry.Deployment `json:"live"`
-	// Next is the colour CI deploys next: the one not live.
-	Next string `json:"nextColour"`
+	// LiveColour is Live's colour ("" before the first association).
+	LiveColour string `json:"liveColour"`
+	// Inactive is the colour CI deploys next: the one not live.
+	Inactive string `json:"inactiveColour"`
 }
 
 func newStatusCommand(app *App) *cobra.Command {
@@ -255,7 +257,7 @@ func newStatusCommand(app *App) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			v := statusView{Env: app.Env, Next: deployevent.Blue}
+			v := statusView{Env: app.Env, Inactive: deployevent.Blue}
 			for next := ""; v.Live == nil; {
 				page, err := store.ListDeployments(cmd.Context(), app.Env, next, 50)
 				if err != nil {
@@ -268,7 +270,7 @@ func newStatusCommand(app *App) *cobra.Command {
 					}
 					if d.State == registry.DeploymentAssociated && v.Live == nil {
 						v.Live = &d
-						v.Next = deployevent.OtherColour(d.Colour)
+						v.LiveColour, v.Inactive = d.Colour, deployevent.OtherColour(d.Colour)
 					}
 				}
 				if next = page.Next; next == "" {
@@ -288,7 +290,7 @@ func newStatusCommand(app *App) *cobra.Command {
 					fmt.Fprintf(w, "%s\t%d\t%s\t%s:%s\t%s\t%s\n", row.name, row.d.Sequence, row.d.Colour, row.d.APIID, row.d.Stage, row.d.State,
 						row.d.UpdatedAt.Format(time.RFC3339))
 				}
-				fmt.Fprintf(w, "next colour:\t%s\n", v.Next)
+				fmt.Fprintf(w, "inactive colour (deploy next):\t%s\n", v.Inactive)
 			})
 		},
 	}

@@ -230,7 +230,7 @@ func TestDeployStatus(t *testing.T) {
 	w := newDeployWorld(t)
 	ctx := context.Background()
 	out, _, code := w.run(t, "deploy", "status", "-o", "json")
-	if code != 0 || !strings.Contains(out, `"nextColour": "blue"`) {
+	if code != 0 || !strings.Contains(out, `"inactiveColour": "blue"`) || !strings.Contains(out, `"liveColour": ""`) {
 		t.Fatalf("no deployments: exit %d\n%s", code, out)
 	}
 	for _, d := range []registry.Deployment{
@@ -249,18 +249,19 @@ func TestDeployStatus(t *testing.T) {
 		t.Fatalf("exit %d", code)
 	}
 	var v struct {
-		Latest registry.Deployment `json:"latest"`
-		Live   registry.Deployment `json:"live"`
-		Next   string              `json:"nextColour"`
+		Latest     registry.Deployment `json:"latest"`
+		Live       registry.Deployment `json:"live"`
+		LiveColour string              `json:"liveColour"`
+		Inactive   string              `json:"inactiveColour"`
 	}
 	if err := json.Unmarshal([]byte(out), &v); err != nil {
 		t.Fatal(err)
 	}
-	if v.Latest.Sequence != 2 || v.Latest.State != registry.DeploymentReceived || v.Live.Sequence != 1 || v.Live.Colour != "blue" || v.Next != "green" {
+	if v.Latest.Sequence != 2 || v.Latest.State != registry.DeploymentReceived || v.Live.Sequence != 1 || v.Live.Colour != "blue" || v.LiveColour != "blue" || v.Inactive != "green" {
 		t.Errorf("status = %+v", v)
 	}
 	out, _, _ = w.run(t, "deploy", "status")
-	for _, want := range []string{"latest", "live", "next colour:", "green"} {
+	for _, want := range []string{"latest", "live", "inactive colour", "green"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q:\n%s", want, out)
 		}

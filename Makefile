@@ -60,6 +60,7 @@ cli:
 
 ## synth: build the Lambdas, synthesize every stack of ENV (default dev) into cdk.out/
 synth: deps lambdas cli
+	rm -rf cdk.out
 	npx --no-install cdk synth --quiet -c env=$(ENV)
 	@echo "synthesized $$(ls cdk.out/*.template.json | wc -l) stacks for $(ENV) into cdk.out/"
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"time"
@@ -296,6 +297,20 @@ func validHeaderName(h string) bool {
 		}
 	}
 	return true
+}
+
+// VerifierOptions are the jwtverify options these settings imply (leeway,
+// maximum token lifetime, JWKS refresh and unknown-kid intervals), so that
+// every place that builds the verifier builds the same one. An HS256 secret,
+// when configured, is added by the caller.
+func (s Settings) VerifierOptions(logger *slog.Logger) []jwtverify.Option {
+	return []jwtverify.Option{
+		jwtverify.WithLeeway(s.Leeway()),
+		jwtverify.WithMaxLifetime(s.MaxTokenLifetime()),
+		jwtverify.WithRefreshInterval(time.Duration(s.JWKSRefreshSeconds) * time.Second),
+		jwtverify.WithUnknownKIDRefresh(time.Duration(s.JWKSUnknownKIDSeconds) * time.Second),
+		jwtverify.WithLogger(logger),
+	}
 }
 
 // VerifierIssuers converts the issuers for jwtverify.New.

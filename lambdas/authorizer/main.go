@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -95,13 +94,7 @@ func loadAWSConfig(ctx context.Context) func() (aws.Config, error) {
 // newVerifier builds the JWT verifier, fetching every issuer's JWKS.
 func newVerifier(ctx context.Context, cfg auth.Config, logger *slog.Logger, awsConfig func() (aws.Config, error)) (*jwtverify.Verifier, error) {
 	s := cfg.Settings
-	vopts := []jwtverify.Option{
-		jwtverify.WithLeeway(s.Leeway()),
-		jwtverify.WithMaxLifetime(s.MaxTokenLifetime()),
-		jwtverify.WithRefreshInterval(time.Duration(s.JWKSRefreshSeconds) * time.Second),
-		jwtverify.WithUnknownKIDRefresh(time.Duration(s.JWKSUnknownKIDSeconds) * time.Second),
-		jwtverify.WithLogger(logger),
-	}
+	vopts := s.VerifierOptions(logger)
 	if cfg.HS256SecretARN != "" {
 		awsCfg, err := awsConfig()
 		if err != nil {

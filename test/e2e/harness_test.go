@@ -153,7 +153,7 @@ func newWorld(t *testing.T, emuOpts ...apigw.Option) *world {
 		t.Fatal(err)
 	}
 	quiet := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	v, err := jwtverify.New(w.ctx, cfg.Settings.VerifierIssuers(), jwtverify.WithLogger(quiet))
+	v, err := jwtverify.New(w.ctx, cfg.Settings.VerifierIssuers(), cfg.Settings.VerifierOptions(quiet)...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -259,9 +259,13 @@ func runCycle(t *testing.T, sc scenario) cycleReport {
 	}
 	w.mustStagehand("deploy", "publish", "--api-id", green, "--stage", envName, "--colour", "green",
 		"--stack-name", "Api-dev-green", "--sequence", "2", "--git-sha", "bbbbbbb")
-	// Revoke a key mid-cycle: the leaver's requests must fail within the bound.
-	revokeAt := time.Now()
+	// Revoke a key mid-cycle: the leaver's requests must fail within the
+	// bound. The write lands somewhere inside the CLI call: requests that
+	// ended before it started must have passed, requests that started more
+	// than the cache TTL after it returned must be refused.
+	revokeStart := time.Now()
 	w.mustStagehand("keys", "revoke", revoked.keyID)
+	revokeDone := time.Now()
 	if _, err := w.stagehand("deploy", "verify", "--api-id", green, "--stage", envName, "--wait", verifyTimeout.String(), "--interval", "500ms"); err != nil {
 		dep.settle()
 		drainErrs(t, dep)
@@ -275,7 +279,7 @@ func runCycle(t *testing.T, sc scenario) cycleReport {
 	w.mustStagehand("deploy", "retire", "--api-id", blue, "--stage", envName, "--colour", "blue",
 		"--stack-name", "Api-dev-blue", "--sequence", "2", "--git-sha", "bbbbbbb")
 	dep.settle()
-	time.Sleep(max(cacheTTL+500*time.Millisecond-time.Since(revokeAt), 200*time.Millisecond))
+	time.Sleep(max(cacheTTL+500*time.Millisecond-time.Since(revokeDone), 200*time.Millisecond))
 	close(stop)
 	close(leaverStop)
 	all := <-results
@@ -330,18 +334,18 @@ func runCycle(t *testing.T, sc scenario) cycleReport {
 			rep.stageMismatches++
 		}
 	}
-	bound := revokeAt.Add(cacheTTL)
+	bound := revokeDone.Add(cacheTTL)
 	for _, r := range leaver {
 		rep.requests++
 		switch {
-		case r.end.Before(revokeAt):
+		case r.end.Before(revokeStart):
 			if r.status != http.StatusOK && !sc.cutEarly {
 				rep.rejected++
 			}
 		case r.start.After(bound):
 			rep.revokedAfterBound++
 			if r.status != http.StatusUnauthorized {
-				t.Errorf("revoked key answered %d %s after revocation (bound %s)", r.status, r.start.Sub(revokeAt), cacheTTL)
+				t.Errorf("revoked key answered %d %s after revocation (bound %s)", r.status, r.start.Sub(revokeDone), cacheTTL)
 			}
 		}
 	}

@@ -117,11 +117,14 @@ func newWorld(t *testing.T, emuOpts ...apigw.Option) *world {
 	}))
 	t.Cleanup(jwks.Close)
 
-	// The shared stack's usage plans: tagged, no stages (the reconciler owns them).
+	// The shared stack's usage plans: tagged, no stages (the reconciler owns
+	// them). Their throttles leave headroom over what ~5 clients per
+	// customer can send on a fast machine: this test counts rejections by
+	// association, not by rate (the gateway package tests throttling).
 	w.plans = map[string]string{}
 	for tier, limits := range map[string]types.ThrottleSettings{
-		"basic":      {RateLimit: 1000, BurstLimit: 2000},
-		"enterprise": {RateLimit: 5000, BurstLimit: 10000},
+		"basic":      {RateLimit: 20000, BurstLimit: 40000},
+		"enterprise": {RateLimit: 50000, BurstLimit: 100000},
 	} {
 		p, err := w.emu.SeedUsagePlan(apigw.SeedPlan{Name: "stagehand-" + envName + "-" + tier,
 			Throttle: &apigw.Throttle{RateLimit: limits.RateLimit, BurstLimit: limits.BurstLimit},

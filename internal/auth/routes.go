@@ -405,11 +405,6 @@ func newClaimCheck(c ClaimCheck) (claimCheck, error) {
 	return chk, nil
 }
 
-func (c claimCheck) pass(claims map[string]any) bool {
-	v, ok := claims[c.claim]
-	return c.passValue(v, ok)
-}
-
 // passValue checks the claim's value v (ok: the token has the claim).
 func (c claimCheck) passValue(v any, ok bool) bool {
 	if !ok {

@@ -97,7 +97,8 @@ func TestClaimChecks(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := chk.pass(claims); got != tc.want {
+			v, ok := claims[chk.claim]
+			if got := chk.passValue(v, ok); got != tc.want {
 				t.Fatalf("pass = %v, want %v", got, tc.want)
 			}
 		})

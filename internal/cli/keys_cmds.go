@@ -2,7 +2,6 @@ package cli
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -13,8 +12,6 @@ import (
 	"github.com/stagehand-dev/stagehand/internal/registry"
 	"github.com/stagehand-dev/stagehand/internal/service"
 )
-
-func slicesSort(s []string) { slices.Sort(s) }
 
 // newKeyView is what `keys create` and `keys rotate` print: the only time
 // the secret is ever shown.
@@ -46,7 +43,7 @@ func newKeysCommand(app *App) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			k, secret, err := svc.CreateKey(cmd.Context(), serviceKeyInput(app.Env, in.customer, in.name, in.scopes, in.cidrs, exp), app.Actor)
+			k, secret, err := svc.CreateKey(cmd.Context(), service.CreateKeyInput{CustomerID: in.customer, Env: app.Env, Name: in.name, Scopes: in.scopes, AllowedCIDRs: in.cidrs, ExpiresAt: exp}, app.Actor)
 			if err != nil {
 				return err
 			}
@@ -217,8 +214,4 @@ func keyRow(w *tabwriter.Writer, k registry.Key, now time.Time) {
 	}
 	fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.DisplayPrefix, k.CustomerID, k.Env,
 		k.EffectiveStatus(now), exp, strings.Join(k.Scopes, " "), strings.Join(k.AllowedCIDRs, " "))
-}
-
-func serviceKeyInput(env, customer, name string, scopes, cidrs []string, exp *time.Time) service.CreateKeyInput {
-	return service.CreateKeyInput{CustomerID: customer, Env: env, Name: name, Scopes: scopes, AllowedCIDRs: cidrs, ExpiresAt: exp}
 }

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -379,6 +380,6 @@ func details(m map[string]string) string {
 	for k, v := range m {
 		parts = append(parts, k+"="+v)
 	}
-	slicesSort(parts)
+	slices.Sort(parts)
 	return strings.Join(parts, " ")
 }

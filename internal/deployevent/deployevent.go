@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -166,7 +167,7 @@ func ParseDetail(raw []byte) (Detail, error) {
 		return d, &ValidationError{Problems: []FieldError{{Field: "detail", Problem: "must be a JSON object"}}}
 	}
 	for name := range fields {
-		if !contains(detailFields, name) {
+		if !slices.Contains(detailFields, name) {
 			bad(name, "unknown field")
 		}
 	}
@@ -281,13 +282,4 @@ func Parse(ev events.CloudWatchEvent, source string) (Event, error) {
 	default:
 		return out, &ValidationError{Problems: envelope}
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }

@@ -271,7 +271,7 @@ func (h *Handler) updateKeyAccess(ctx context.Context, r *request) result {
 	if err := r.decode(&in); err != nil {
 		return r.fail(err)
 	}
-	k, err := h.svc.UpdateKeyAccessIf(ctx, r.params["keyId"], r.ifVersion, in.Scopes, in.AllowedCIDRs, r.actor)
+	k, err := h.svc.UpdateKeyAccess(ctx, r.params["keyId"], r.ifVersion, in.Scopes, in.AllowedCIDRs, r.actor)
 	if err != nil {
 		return r.fail(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -169,7 +170,7 @@ func (s *Store) SetKeyStatusIf(ctx context.Context, id string, ifVersion int64, 
 		if k.Status == to && cur == to {
 			return k, nil
 		}
-		if !containsStatus(from, cur) {
+		if !slices.Contains(from, cur) {
 			return Key{}, fmt.Errorf("key %s is %s, cannot become %s: %w", id, cur, to, ErrInvalidTransition)
 		}
 		audit, err := s.auditPut(AuditEntry{Subject: k.CustomerID, At: now, Actor: actor, Action: "key." + keyVerb(to), Target: id,
@@ -191,15 +192,6 @@ func (s *Store) SetKeyStatusIf(ctx context.Context, id string, ifVersion int64, 
 		k.Status, k.UpdatedAt, k.Version = to, now, k.Version+1
 		return k, nil
 	}
-}
-
-func containsStatus(list []KeyStatus, s KeyStatus) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func keyVerb(to KeyStatus) string {
@@ -237,7 +229,7 @@ func (s *Store) SetKeyExpiryIf(ctx context.Context, id string, ifVersion int64, 
 	if err := g.check(k.Version); err != nil {
 		return Key{}, err
 	}
-	if !containsStatus([]KeyStatus{KeyActive, KeySuspended}, k.EffectiveStatus(now)) {
+	if !slices.Contains([]KeyStatus{KeyActive, KeySuspended}, k.EffectiveStatus(now)) {
 		return Key{}, fmt.Errorf("key %s is %s: %w", id, k.EffectiveStatus(now), ErrInvalidTransition)
 	}
 	audit, err := s.auditPut(AuditEntry{Subject: k.CustomerID, At: now, Actor: actor, Action: "key.set-expiry", Target: id,

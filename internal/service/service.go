@@ -416,12 +416,6 @@ func (s *Service) UpdateKeyAccess(ctx context.Context, id string, version int64,
 	return s.store.UpdateKeyAccess(ctx, id, version, scopes, cidrs, actor)
 }
 
-// UpdateKeyAccessIf is UpdateKeyAccess, named like the other guarded
-// operations.
-func (s *Service) UpdateKeyAccessIf(ctx context.Context, id string, ifVersion int64, scopes, cidrs []string, actor string) (registry.Key, error) {
-	return s.UpdateKeyAccess(ctx, id, ifVersion, scopes, cidrs, actor)
-}
-
 // LookupKey finds the stored key for a plaintext key: format and checksum
 // first (no read for garbage), then one read by the id derived from its hash.
 func (s *Service) LookupKey(ctx context.Context, plaintext string) (registry.Key, error) {

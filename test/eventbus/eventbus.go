@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -162,7 +163,7 @@ func (b *Bus) deliver(ev events.CloudWatchEvent) {
 	defer b.mu.Unlock()
 	b.put = append(b.put, ev)
 	for _, r := range b.rules {
-		if r.Source != ev.Source || !contains(r.DetailTypes, ev.DetailType) {
+		if r.Source != ev.Source || !slices.Contains(r.DetailTypes, ev.DetailType) {
 			continue
 		}
 		for range 1 + r.Duplicates {
@@ -186,15 +187,6 @@ func (b *Bus) run(r Rule, ev events.CloudWatchEvent) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.dead = append(b.dead, DeadLetter{Rule: r.Name, Event: ev, Reason: fmt.Sprint(err)})
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func writeErr(w http.ResponseWriter, status int, code, msg string) {

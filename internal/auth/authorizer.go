@@ -23,7 +23,6 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
-	"unsafe"
 
 	"github.com/aws/aws-lambda-go/events"
 	lru "github.com/hashicorp/golang-lru/v2"
@@ -47,8 +46,9 @@ var _ Registry = (*registry.Store)(nil)
 
 // TokenVerifier verifies JWTs; *jwtverify.Verifier implements it.
 type TokenVerifier interface {
-	// VerifyLazy verifies a token; its claims are read with Token.Claim.
-	VerifyLazy(ctx context.Context, token string) (jwtverify.Token, error)
+	// VerifyDigested verifies a token hashed with jwtverify.DigestOf; its
+	// claims are read with Token.Claim.
+	VerifyDigested(ctx context.Context, token string, d jwtverify.Digest) (jwtverify.Token, error)
 	// KeyCurrent reports whether the key that verified a token is still
 	// published; a cached verification is dropped when it is not.
 	KeyCurrent(ref jwtverify.KeyRef) bool
@@ -407,6 +407,7 @@ type tokenEntry struct {
 	kid         string
 	jti         string
 	scopes      []string
+	scopeKey    string // scopes joined by spaces
 	claimRoutes routeSet
 
 	at  time.Time // of p/err
@@ -433,29 +434,32 @@ func (a *Authorizer) authorizeJWT(ctx context.Context, token string, now time.Ti
 	if len(token) > jwtverify.MaxTokenBytes {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidToken, jwtverify.ErrTokenTooLarge)
 	}
-	// Hash the token in place: sha256 only reads its input, so the string's
-	// bytes need not be copied (a copy would be ~1 KiB per request).
-	th := sha256.Sum256(unsafe.Slice(unsafe.StringData(token), len(token)))
-	te, ok := a.cachedToken(th, now)
-	if !ok {
-		tok, err := a.verifier.VerifyLazy(ctx, token)
+	// One hash of the token gives the cache key and, on a miss, the
+	// digest an RS256 signature is checked against.
+	dg := jwtverify.DigestOf(token)
+	th := dg.Key
+	te, cached := a.cachedToken(th, now)
+	if !cached {
+		tok, err := a.verifier.VerifyDigested(ctx, token, dg)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrInvalidToken, err)
 		}
 		te = &tokenEntry{
 			expires: tok.Expires, key: tok.Key, issuer: tok.Issuer, kid: tok.KID, jti: tok.JTI,
-			scopes:      tokenScopes(tok.Claim),
 			claimRoutes: a.routes.claimsPass(tok.Claim),
 		}
+		te.scopes, te.scopeKey = tokenScopes(&tok)
 		d.kid, d.jti, d.issuer = te.kid, te.jti, te.issuer
-		if te.clientID, err = a.clientID(tok); err != nil {
+		if te.clientID, err = a.clientID(&tok); err != nil {
 			return nil, err
 		}
 	}
 	d.kid, d.jti, d.issuer, d.clientID = te.kid, te.jti, te.issuer, te.clientID
 	known := te.p != nil || te.err != nil
 	if !known || now.Sub(te.at) >= a.ttl && !a.serveStale(te.at, now) {
-		next, err := a.resolveClient(ctx, te, now)
+		// A fresh entry is this request's own: resolveClient may fill it
+		// in. A cached one is shared, so it gets a copy.
+		next, err := a.resolveClient(ctx, te, !cached, now)
 		switch {
 		case err == nil:
 			te = next
@@ -489,22 +493,28 @@ func (a *Authorizer) cachedToken(th [sha256.Size]byte, now time.Time) (*tokenEnt
 }
 
 // resolveClient maps a verified token's client to its customer: binding
-// (cached) then subscription (cached). It returns a new entry; registry
-// rejections are kept in it (cached like grants).
-func (a *Authorizer) resolveClient(ctx context.Context, te *tokenEntry, now time.Time) (*tokenEntry, error) {
-	next := *te
-	next.p, next.err, next.at = nil, nil, now
-	b, err := lookup(ctx, a, a.bindings, bindKey{te.issuer, te.clientID}, now,
+// (cached) then subscription (cached). It returns the resolved entry: te
+// itself when owned, else a copy (te is then shared through the token cache
+// and must not change). Registry rejections are kept in it (cached like
+// grants).
+func (a *Authorizer) resolveClient(ctx context.Context, te *tokenEntry, owned bool, now time.Time) (*tokenEntry, error) {
+	issuer, clientID := te.issuer, te.clientID
+	b, err := lookup(ctx, a, a.bindings, bindKey{issuer, clientID}, now,
 		func(ctx context.Context) (registry.ClientBinding, error) {
-			return a.reg.GetBinding(ctx, a.env, te.issuer, te.clientID)
+			return a.reg.GetBinding(ctx, a.env, issuer, clientID)
 		})
 	if err != nil {
 		return nil, err
 	}
-	next.at = minTime(next.at, b.at)
+	next := te
+	if !owned {
+		c := *te
+		next = &c
+	}
+	next.p, next.err, next.at = nil, nil, minTime(now, b.at)
 	if b.err != nil {
 		next.err = fmt.Errorf("%w: issuer %q client %q", ErrUnknownClient, te.issuer, te.clientID)
-		return &next, nil
+		return next, nil
 	}
 	sub, err := a.subscription(ctx, b.v.CustomerID, now)
 	if err != nil {
@@ -513,34 +523,35 @@ func (a *Authorizer) resolveClient(ctx context.Context, te *tokenEntry, now time
 	next.at = minTime(next.at, sub.at)
 	if sub.err != nil {
 		next.err = sub.err
-		return &next, nil
+		return next, nil
 	}
 	if sub.v.CustomerStatus != registry.CustomerActive {
 		next.err = fmt.Errorf("%w: %s", ErrCustomerSuspended, b.v.CustomerID)
-		return &next, nil
+		return next, nil
 	}
-	scopes := te.scopes
+	scopes, scopeKey := te.scopes, te.scopeKey
 	if len(b.v.Scopes) > 0 {
 		scopes = intersect(scopes, b.v.Scopes)
+		scopeKey = strings.Join(scopes, " ")
 	}
 	routes := a.routes.forScopes(scopes).and(te.claimRoutes)
 	// Many tokens of one client share a principal: reuse it while the
 	// binding and subscription records behind it are the same.
-	mk := principalKey{binding: b, sub: sub, scopes: strings.Join(scopes, " "), routes: routes}
+	mk := principalKey{binding: b, sub: sub, scopes: scopeKey, routes: routes}
 	if p, ok := a.principals.Get(mk); ok {
 		next.p = p
-		return &next, nil
+		return next, nil
 	}
 	next.p, next.err = a.newPrincipal(b.v.CustomerID, "", sub.v, scopes, AuthMethodJWT, te.clientID, routes)
 	if next.err == nil {
 		a.principals.Add(mk, next.p)
 	}
-	return &next, nil
+	return next, nil
 }
 
 // clientID is the token's client: the first configured clientIdClaims
 // claim present, or "sub" when none is configured.
-func (a *Authorizer) clientID(tok jwtverify.Token) (string, error) {
+func (a *Authorizer) clientID(tok *jwtverify.Token) (string, error) {
 	if len(a.settings.ClientIDClaims) == 0 {
 		if tok.Subject == "" {
 			return "", fmt.Errorf("%w: no sub", ErrNoClientID)
@@ -548,8 +559,7 @@ func (a *Authorizer) clientID(tok jwtverify.Token) (string, error) {
 		return tok.Subject, nil
 	}
 	for _, c := range a.settings.ClientIDClaims {
-		v, _ := tok.Claim(c)
-		if s, ok := v.(string); ok && s != "" {
+		if s, ok := tok.StringClaim(c); ok && s != "" {
 			return s, nil
 		}
 	}
@@ -559,25 +569,45 @@ func (a *Authorizer) clientID(tok jwtverify.Token) (string, error) {
 // claimFunc reads one claim of a verified token (jwtverify.Token.Claim).
 type claimFunc func(name string) (any, bool)
 
-// tokenScopes reads "scope" (space-separated) and "scp" (array or string).
-func tokenScopes(claim claimFunc) []string {
-	var out []string
-	scope, _ := claim("scope")
-	if s, ok := scope.(string); ok {
-		out = strings.Fields(s)
+// tokenScopes reads "scope" (space-separated) and "scp" (array or string),
+// and returns them also joined by single spaces.
+func tokenScopes(tok *jwtverify.Token) (scopes []string, joined string) {
+	scope, hasScope := tok.StringClaim("scope")
+	if hasScope {
+		scopes = strings.Fields(scope)
 	}
-	scp, _ := claim("scp")
+	scp, _ := tok.Claim("scp")
 	switch s := scp.(type) {
+	case nil:
+		if hasScope && isJoined(scope, scopes) {
+			return scopes, scope // the usual case: no second copy
+		}
 	case string:
-		out = append(out, strings.Fields(s)...)
+		scopes = append(scopes, strings.Fields(s)...)
 	case []any:
 		for _, e := range s {
 			if str, ok := e.(string); ok && validScope(str) {
-				out = append(out, str)
+				scopes = append(scopes, str)
 			}
 		}
 	}
-	return out
+	return scopes, strings.Join(scopes, " ")
+}
+
+// isJoined reports whether s is exactly strings.Join(fields, " "), where
+// fields is strings.Fields(s): no leading, trailing or repeated white space,
+// and every separator a plain space.
+func isJoined(s string, fields []string) bool {
+	if len(fields) == 0 {
+		return s == ""
+	}
+	n := len(fields) - 1
+	for _, f := range fields {
+		n += len(f)
+	}
+	// A one-byte separator other than ' ' is one of these; any other white
+	// space is longer than one byte and would break the count.
+	return n == len(s) && !strings.ContainsAny(s, "\t\n\v\f\r")
 }
 
 func intersect(have, allowed []string) []string {

@@ -523,9 +523,9 @@ type countingVerifier struct {
 	n int
 }
 
-func (c *countingVerifier) VerifyLazy(ctx context.Context, tok string) (jwtverify.Token, error) {
+func (c *countingVerifier) VerifyDigested(ctx context.Context, tok string, d jwtverify.Digest) (jwtverify.Token, error) {
 	c.n++
-	return c.TokenVerifier.VerifyLazy(ctx, tok)
+	return c.TokenVerifier.VerifyDigested(ctx, tok, d)
 }
 
 func TestVerifiedTokenCache(t *testing.T) {

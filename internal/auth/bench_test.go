@@ -17,6 +17,8 @@ package auth
 //     plus rsa.VerifyPKCS1v15 / ecdsa.Verify (the signature already decoded).
 //   - BenchmarkAuthorizeJWTCached: the same token again (verified-token
 //     cache hit).
+//   - BenchmarkParseCredentials: finding the credential in a real event's
+//     headers (ten headers, an RS256 token), part of every decision.
 //   - BenchmarkAuthorizeJWTStream10 vs BenchmarkAuthorizeJWTStreamAlwaysVerify:
 //     a stream where each token arrives 10 times in a row, 64 distinct
 //     tokens cycling so every token is evicted before it comes back (one
@@ -52,6 +54,17 @@ func BenchmarkAuthorizeAPIKeyCached(b *testing.B) {
 	for b.Loop() {
 		if _, err := h.a.Handle(ctx, ev); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkParseCredentials(b *testing.B) {
+	_, evs := tokenPool(b, 1, jwt.SigningMethodRS256, testKeys().rsa, "rsa-1")
+	names := HeaderNames{APIKey: "x-api-key", Token: "authorization"}
+	b.ReportAllocs()
+	for b.Loop() {
+		if c, err := ParseCredentials(&evs[0], names); err != nil || c.Kind != CredentialJWT {
+			b.Fatal(c.Kind, err)
 		}
 	}
 }

@@ -39,9 +39,15 @@ type HeaderNames struct {
 }
 
 // ParseCredentials extracts the one credential a request carries. Header
-// names match case-insensitively in both Headers and MultiValueHeaders; a
-// header sent more than once (or disagreeing between the two maps) is
-// ambiguous. It does not allocate.
+// names match case-insensitively; a header sent more than once (several
+// values, or several spellings of its name) is ambiguous. It does not
+// allocate.
+//
+// API Gateway builds an event's two header maps from the same request:
+// MultiValueHeaders holds every value of every header, Headers the last
+// one. So when MultiValueHeaders is present it is the one searched (one
+// pass over its names), and Headers must agree with it under the names that
+// matched; an event with Headers alone is searched in Headers.
 func ParseCredentials(req *events.APIGatewayCustomAuthorizerRequestTypeRequest, names HeaderNames) (Credentials, error) {
 	keyHdr, authHdr := findHeaders(req, names.APIKey, names.Token)
 	key, hasKey, err := keyHdr.value()
@@ -77,25 +83,44 @@ type headerHits struct {
 }
 
 // findHeaders looks for two header names (case-insensitively) in one pass
-// over each header map.
+// over one header map (see ParseCredentials).
 func findHeaders(req *events.APIGatewayCustomAuthorizerRequestTypeRequest, a, b string) (ha, hb headerHits) {
+	if len(req.MultiValueHeaders) == 0 {
+		for k, v := range req.Headers {
+			if headerIs(k, a) {
+				ha.sv, ha.svSeen = v, ha.svSeen+1
+			}
+			if headerIs(k, b) {
+				hb.sv, hb.svSeen = v, hb.svSeen+1
+			}
+		}
+		return ha, hb
+	}
+	var keyA, keyB string // the names that matched
 	for k, vs := range req.MultiValueHeaders {
 		if headerIs(k, a) {
 			ha.addMulti(vs)
+			keyA = k
 		}
 		if headerIs(k, b) {
 			hb.addMulti(vs)
+			keyB = k
 		}
 	}
-	for k, v := range req.Headers {
-		if headerIs(k, a) {
-			ha.sv, ha.svSeen = v, ha.svSeen+1
-		}
-		if headerIs(k, b) {
-			hb.sv, hb.svSeen = v, hb.svSeen+1
-		}
-	}
+	ha.agree(req.Headers, keyA)
+	hb.agree(req.Headers, keyB)
 	return ha, hb
+}
+
+// agree records Headers' value under the name MultiValueHeaders matched,
+// if any, so that value can check the two maps say the same.
+func (h *headerHits) agree(headers map[string]string, name string) {
+	if h.mvSeen == 0 {
+		return
+	}
+	if v, ok := headers[name]; ok {
+		h.sv, h.svSeen = v, 1
+	}
 }
 
 func headerIs(k, name string) bool { return len(k) == len(name) && strings.EqualFold(k, name) }

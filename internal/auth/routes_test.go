@@ -155,6 +155,10 @@ func TestParseCredentials(t *testing.T) {
 		{name: "key twice in multi", multi: map[string][]string{"x-api-key": {"a", "b"}}, wantErr: ErrAmbiguousCredentials},
 		{name: "key under two spellings", headers: map[string]string{"x-api-key": "a", "X-Api-Key": "b"}, wantErr: ErrAmbiguousCredentials},
 		{name: "maps disagree", headers: map[string]string{"x-api-key": "a"}, multi: map[string][]string{"x-api-key": {"b"}}, wantErr: ErrAmbiguousCredentials},
+		{name: "key under two spellings in multi", headers: map[string]string{"X-Api-Key": "b"}, multi: map[string][]string{"x-api-key": {"a"}, "X-Api-Key": {"b"}}, wantErr: ErrAmbiguousCredentials},
+		{name: "token twice in multi", headers: map[string]string{"Authorization": "Bearer b.b.b"}, multi: map[string][]string{"Authorization": {"Bearer a.a.a", "Bearer b.b.b"}}, wantErr: ErrAmbiguousCredentials},
+		{name: "multi and headers agree", headers: map[string]string{"Authorization": "Bearer a.b.c", "Accept": "*/*"}, multi: map[string][]string{"Authorization": {"Bearer a.b.c"}, "Accept": {"*/*"}}, want: Credentials{Kind: CredentialJWT, Value: "a.b.c"}},
+		{name: "multi is the one searched", headers: map[string]string{"Accept": "*/*"}, multi: map[string][]string{"X-API-Key": {"k"}, "Accept": {"*/*"}}, want: Credentials{Kind: CredentialAPIKey, Value: "k"}},
 		{name: "empty key", headers: map[string]string{"x-api-key": ""}, wantErr: ErrMalformedCredentials},
 		{name: "basic scheme", headers: map[string]string{"Authorization": "Basic dTpw"}, wantErr: ErrMalformedCredentials},
 		{name: "bearer without token", headers: map[string]string{"Authorization": "Bearer "}, wantErr: ErrMalformedCredentials},
@@ -255,4 +259,32 @@ func FuzzVerifyToken(f *testing.F) {
 			t.Fatalf("principal %q", resp.PrincipalID)
 		}
 	})
+}
+
+// TestIsJoined: isJoined(s, strings.Fields(s)) says whether s is already
+// strings.Join(strings.Fields(s), " ") (then the scope claim itself is the
+// principal cache key), for every string of up to four characters drawn
+// from letters and ASCII and Unicode white space.
+func TestIsJoined(t *testing.T) {
+	alphabet := []string{"a", "bc", " ", "\t", "\n", "\v", "\u00a0", "\u3000", "\u0085"}
+	var all func(prefix string, n int)
+	count := 0
+	all = func(prefix string, n int) {
+		fields := strings.Fields(prefix)
+		want := strings.Join(fields, " ") == prefix
+		if got := isJoined(prefix, fields); got != want {
+			t.Fatalf("isJoined(%q) = %v, want %v", prefix, got, want)
+		}
+		count++
+		if n == 0 {
+			return
+		}
+		for _, c := range alphabet {
+			all(prefix+c, n-1)
+		}
+	}
+	all("", 4)
+	if count < 1000 {
+		t.Fatalf("only %d strings checked", count)
+	}
 }

@@ -34,9 +34,9 @@ type claimSet struct {
 	payload []byte     // a copy of the decoded claims segment
 	members []member   // in payload order; lookups scan from the end (last wins)
 	inline  [16]member // members' first backing array: no allocation for typical tokens
-	// registered holds, for each registered claim (see registeredIndex), its
-	// last value, found while scanning; an empty span means absent.
-	registered [7]span
+	// registered holds, for each claim registeredIndex numbers, its last
+	// value, found while scanning; an empty span means absent.
+	registered [numIndexed]span
 
 	// The registered time claims, decoded once: golang-jwt's validator and
 	// the verifier's own checks both read them.
@@ -59,22 +59,39 @@ type span struct{ start, end int32 }
 
 func (s span) of(b []byte) []byte { return b[s.start:s.end] }
 
+// dateMemo is a decoded time claim, kept small and pointer-free (a
+// claimSet is allocated per verification): the time as Unix seconds and
+// nanoseconds, and what the claim held.
 type dateMemo struct {
-	done bool
-	d    *jwt.NumericDate
-	err  error
+	sec   int64
+	nsec  int32
+	state dateState
 }
 
-// UnmarshalJSON records the members of the claims object. encoding/json
-// calls it with a complete, syntactically valid JSON value (it validates the
-// whole input first); the scanner is still defensive and returns an error,
-// never panics, on anything else.
+type dateState uint8
+
+const (
+	dateUnread  dateState = iota
+	dateNone              // absent, or 0
+	dateSet               // a non-zero number
+	dateInvalid           // not a number
+)
+
+// UnmarshalJSON records the members of the claims object (golang-jwt and
+// the tests decode into a claimSet through encoding/json).
 func (c *claimSet) UnmarshalJSON(b []byte) error {
+	// The Unmarshaler contract: b may not be kept after returning.
+	return c.parse(bytes.Clone(b))
+}
+
+// parse records the members of the claims object in b, which the claimSet
+// keeps: it rejects exactly what json.Unmarshal into a map[string]any
+// rejects (invalid JSON, a number too large for a float64) and anything
+// that is not an object or null.
+func (c *claimSet) parse(b []byte) error {
 	if len(b) > math.MaxInt32 { // offsets are int32 (a token is at most 8 KiB)
 		return errSyntax
 	}
-	// The Unmarshaler contract: b may not be kept after returning.
-	b = bytes.Clone(b)
 	c.payload, c.members = b, c.inline[:0]
 	i := skipSpace(b, 0)
 	if bytes.HasPrefix(b[i:], []byte("null")) {
@@ -93,20 +110,12 @@ func (c *claimSet) UnmarshalJSON(b []byte) error {
 		if i >= len(b) || b[i] != '"' {
 			return errSyntax
 		}
-		end, esc, err := scanString(b, i)
-		if err != nil {
-			return err
-		}
-		name := span{int32(i + 1), int32(end - 1)}
-		i = skipSpace(b, end)
-		if i >= len(b) || b[i] != ':' {
+		ns, ne, vs, end, esc, ok := scanMember(b, i)
+		if !ok {
 			return errSyntax
 		}
-		start := skipSpace(b, i+1)
-		if i, err = scanValue(b, start); err != nil {
-			return err
-		}
-		value := span{int32(start), int32(i)}
+		name, value := span{int32(ns), int32(ne)}, span{int32(vs), int32(end)}
+		i = end
 		m := member{name: name, value: value, unquote: esc || !utf8.Valid(name.of(b))}
 		c.members = append(c.members, m)
 		n := name.of(b)
@@ -131,8 +140,10 @@ func (c *claimSet) UnmarshalJSON(b []byte) error {
 	}
 }
 
-// registeredIndex numbers the claims the verifier always reads; -1 for
-// any other name.
+// registeredIndex numbers the claims read from every token: the registered
+// claims the verifier checks, and the authorizer's scopes and usual client
+// ids. They are found in one lookup, the others by a scan. -1 for any other
+// name.
 func registeredIndex(name []byte) int {
 	switch string(name) {
 	case "iss":
@@ -149,9 +160,20 @@ func registeredIndex(name []byte) int {
 		return 5
 	case "jti":
 		return 6
+	case "scope":
+		return 7
+	case "scp":
+		return 8
+	case "client_id":
+		return 9
+	case "azp":
+		return 10
 	}
 	return -1
 }
+
+// numIndexed is how many names registeredIndex numbers.
+const numIndexed = 11
 
 // named reports whether m is the claim called name.
 func (c *claimSet) named(m *member, name string) bool {
@@ -186,6 +208,17 @@ func (c *claimSet) Claim(name string) (any, bool) {
 	return decodeValue(raw), true
 }
 
+// stringBytes returns the claim's decoded bytes if it is a JSON string,
+// without copying when it holds no escape (the common case). The result
+// must not be modified or kept: it may alias the payload.
+func (c *claimSet) stringBytes(name string) ([]byte, bool) {
+	raw, ok := c.raw(name)
+	if !ok || len(raw) == 0 || raw[0] != '"' {
+		return nil, false
+	}
+	return decodeStringBytes(raw), true
+}
+
 // stringClaim returns the claim if it is a JSON string.
 func (c *claimSet) stringClaim(name string) (string, bool) {
 	raw, ok := c.raw(name)
@@ -214,13 +247,56 @@ func (c *claimSet) Map() (jwt.MapClaims, error) {
 // The jwt.Claims getters, with jwt.MapClaims's semantics.
 
 // GetExpirationTime implements jwt.Claims.
-func (c *claimSet) GetExpirationTime() (*jwt.NumericDate, error) { return c.date(&c.exp, "exp") }
+func (c *claimSet) GetExpirationTime() (*jwt.NumericDate, error) {
+	return numericDate(c.expires())
+}
 
 // GetNotBefore implements jwt.Claims.
-func (c *claimSet) GetNotBefore() (*jwt.NumericDate, error) { return c.date(&c.nbf, "nbf") }
+func (c *claimSet) GetNotBefore() (*jwt.NumericDate, error) { return numericDate(c.notBefore()) }
 
 // GetIssuedAt implements jwt.Claims.
-func (c *claimSet) GetIssuedAt() (*jwt.NumericDate, error) { return c.date(&c.iat, "iat") }
+func (c *claimSet) GetIssuedAt() (*jwt.NumericDate, error) { return numericDate(c.issuedAt()) }
+
+// expires, notBefore and issuedAt are the time getters without the
+// *jwt.NumericDate allocation: ok is false when the claim is absent or 0.
+func (c *claimSet) expires() (time.Time, bool, error)   { return c.date(&c.exp, "exp") }
+func (c *claimSet) notBefore() (time.Time, bool, error) { return c.date(&c.nbf, "nbf") }
+func (c *claimSet) issuedAt() (time.Time, bool, error)  { return c.date(&c.iat, "iat") }
+
+func numericDate(t time.Time, ok bool, err error) (*jwt.NumericDate, error) {
+	if !ok {
+		return nil, err
+	}
+	return &jwt.NumericDate{Time: t}, nil
+}
+
+// audienceHas reports whether "aud" names one of want. It is GetAudience
+// without building the list: an array holding a non-string is an error
+// (wherever it sits), any other non-string type names no audience.
+func (c *claimSet) audienceHas(want []string) (bool, error) {
+	raw, ok := c.raw("aud")
+	if !ok || len(raw) == 0 {
+		return false, nil
+	}
+	switch raw[0] {
+	case '"':
+		return containsBytes(want, decodeStringBytes(raw)), nil
+	case '[':
+		found := false
+		err := eachElement(raw, func(e []byte) error {
+			if e[0] != '"' {
+				return invalidType("aud")
+			}
+			found = found || containsBytes(want, decodeStringBytes(e))
+			return nil
+		})
+		if err != nil {
+			return false, err
+		}
+		return found, nil
+	}
+	return false, nil
+}
 
 // GetAudience implements jwt.Claims: a string, or an array of strings; any
 // other type reads as no audience, an array holding a non-string is an error.
@@ -270,32 +346,35 @@ func (c *claimSet) stringOrError(name string) (string, error) {
 
 // date: absent or 0 is no date, a number is seconds since the epoch,
 // anything else is an ErrInvalidType error.
-func (c *claimSet) date(m *dateMemo, name string) (*jwt.NumericDate, error) {
-	if m.done {
-		return m.d, m.err
+func (c *claimSet) date(m *dateMemo, name string) (time.Time, bool, error) {
+	if m.state == dateUnread {
+		m.state = dateNone
+		if raw, ok := c.raw(name); ok {
+			if len(raw) == 0 || !(raw[0] == '-' || raw[0] >= '0' && raw[0] <= '9') {
+				m.state = dateInvalid
+			} else if f := parseNumber(raw); f != 0 {
+				// jwt.NewNumericDate's rounding.
+				t := numericTime(f).Truncate(jwt.TimePrecision)
+				m.sec, m.nsec, m.state = t.Unix(), int32(t.Nanosecond()), dateSet
+			}
+		}
 	}
-	m.done = true
-	raw, ok := c.raw(name)
-	if !ok {
-		return nil, nil
+	switch m.state {
+	case dateSet:
+		return time.Unix(m.sec, int64(m.nsec)), true, nil
+	case dateInvalid:
+		return time.Time{}, false, invalidType(name)
 	}
-	f, ok := decodeValue(raw).(float64)
-	switch {
-	case !ok:
-		m.err = invalidType(name)
-	case f != 0:
-		m.d = jwt.NewNumericDate(numericTime(f))
-	}
-	return m.d, m.err
+	return time.Time{}, false, nil
 }
 
 func invalidType(name string) error {
 	return fmt.Errorf("%w: %s is invalid", jwt.ErrInvalidType, name)
 }
 
-// JSON scanning. The scanner only finds the boundaries of values; decoding
-// is left to encoding/json wherever it is not trivial, so values are exactly
-// what json.Unmarshal produces.
+// JSON helpers. The scanner (jsonvalid.go) checks and finds values;
+// decoding is left to encoding/json wherever it is not trivial, so values
+// are exactly what json.Unmarshal produces.
 
 var errSyntax = errors.New("claims: invalid JSON")
 
@@ -316,79 +395,6 @@ func checkEnd(b []byte, i int) error {
 	return nil
 }
 
-// scanString returns the index after the string that starts at b[i] (a
-// quote) and whether it holds an escape.
-func scanString(b []byte, i int) (end int, esc bool, err error) {
-	for j := i + 1; j < len(b); j++ {
-		switch b[j] {
-		case '\\':
-			esc = true
-			j++
-		case '"':
-			return j + 1, esc, nil
-		}
-	}
-	return 0, false, errSyntax
-}
-
-// scanValue returns the index after the value that starts at b[i]. Every
-// number in it, at any depth, must fit a float64: json.Unmarshal into a map
-// fails the whole payload otherwise, and so does this.
-func scanValue(b []byte, i int) (int, error) {
-	depth := 0
-	for i < len(b) {
-		c := b[i]
-		switch {
-		case c == '"':
-			end, _, err := scanString(b, i)
-			if err != nil {
-				return 0, err
-			}
-			i = end
-		case c == '{' || c == '[':
-			depth++
-			i++
-		case c == '}' || c == ']':
-			if depth == 0 {
-				return 0, errSyntax
-			}
-			depth--
-			i++
-		case c == '-' || c >= '0' && c <= '9':
-			j, exp := i+1, false
-			for j < len(b) && isNumberByte(b[j]) {
-				exp = exp || b[j] == 'e' || b[j] == 'E'
-				j++
-			}
-			// Without an exponent, only 309 or more integer digits can
-			// overflow a float64.
-			if exp || j-i > 300 {
-				if _, err := strconv.ParseFloat(string(b[i:j]), 64); err != nil {
-					return 0, fmt.Errorf("claims: number: %w", err)
-				}
-			}
-			i = j
-		case c >= 'a' && c <= 'z': // true, false, null
-			j := i + 1
-			for j < len(b) && b[j] >= 'a' && b[j] <= 'z' {
-				j++
-			}
-			i = j
-		case c == ',' || c == ':' || isSpace(c):
-			if depth == 0 {
-				return 0, errSyntax
-			}
-			i++
-		default:
-			return 0, errSyntax
-		}
-		if depth == 0 {
-			return i, nil
-		}
-	}
-	return 0, errSyntax
-}
-
 // eachElement calls f with each element of the JSON array raw, in order,
 // and stops at f's first error.
 func eachElement(raw []byte, f func(elem []byte) error) error {
@@ -397,9 +403,9 @@ func eachElement(raw []byte, f func(elem []byte) error) error {
 		return nil
 	}
 	for i < len(raw) {
-		end, err := scanValue(raw, i)
-		if err != nil {
-			return err
+		end := validValue(raw, i, true)
+		if end < 0 {
+			return errSyntax
 		}
 		if err := f(raw[i:end]); err != nil {
 			return err
@@ -449,11 +455,11 @@ func decodeValue(raw []byte) any {
 		return list
 	}
 	var v any
-	_ = json.Unmarshal(raw, &v) // valid (checked by encoding/json and scanValue)
+	_ = json.Unmarshal(raw, &v) // valid: checked when the claims were parsed
 	return v
 }
 
-// parseNumber converts a JSON number (its range checked by scanValue) as
+// parseNumber converts a JSON number (its range checked by validNumber) as
 // encoding/json does; integers of up to 15 digits, exact in a float64, skip
 // strconv.
 func parseNumber(raw []byte) float64 {
@@ -481,16 +487,30 @@ func parseNumber(raw []byte) float64 {
 	return f
 }
 
+// containsBytes is slices.Contains(list, string(b)) without converting b.
+func containsBytes(list []string, b []byte) bool {
+	for _, s := range list {
+		if s == string(b) {
+			return true
+		}
+	}
+	return false
+}
+
 // decodeString decodes a JSON string; the common case (no escape, valid
 // UTF-8) is the bytes between the quotes.
-func decodeString(raw []byte) string {
+func decodeString(raw []byte) string { return string(decodeStringBytes(raw)) }
+
+// decodeStringBytes is decodeString's bytes, the bytes between the quotes
+// themselves (not a copy) in the common case.
+func decodeStringBytes(raw []byte) []byte {
 	body := raw[1 : len(raw)-1]
 	if bytes.IndexByte(body, '\\') < 0 && utf8.Valid(body) {
-		return string(body)
+		return body
 	}
 	var s string
 	_ = json.Unmarshal(raw, &s)
-	return s
+	return []byte(s)
 }
 
 // unquoteName decodes an escaped member name.

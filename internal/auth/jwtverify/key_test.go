@@ -45,11 +45,8 @@ func TestJWKAlgMustMatchToken(t *testing.T) {
 // TestVerifyAndVerifyLazyAgree: both verify the same way; Verify also fills
 // Claims, and Claim reads the same values from either.
 func TestVerifyAndVerifyLazyAgree(t *testing.T) {
-	k := rsaKeys()
-	s := newServer(t, jwk("k1", k[0]))
-	v := newVerifier(t, s.URL)
+	v, good := verifierWithKey(t)
 	ctx := context.Background()
-	good := token(t, k[0], "k1")
 	full, err := v.Verify(ctx, good)
 	if err != nil {
 		t.Fatal(err)
@@ -70,11 +67,21 @@ func TestVerifyAndVerifyLazyAgree(t *testing.T) {
 		if !ok || fv != lv {
 			t.Errorf("claim %q: Verify %v, VerifyLazy %v (present %v)", name, fv, lv, ok)
 		}
+		// StringClaim is Claim for strings, from either.
+		want, isString := fv.(string)
+		for _, tok := range []Token{full, lazy} {
+			if s, ok := tok.StringClaim(name); ok != isString || s != want {
+				t.Errorf("StringClaim(%q) = %q, %v; want %q, %v", name, s, ok, want, isString)
+			}
+		}
+	}
+	if s, ok := lazy.StringClaim("absent"); ok || s != "" {
+		t.Errorf("StringClaim of an absent claim = %q, %v", s, ok)
 	}
 	if full.Subject != lazy.Subject || full.Issuer != lazy.Issuer || !full.Expires.Equal(lazy.Expires) || full.KID != lazy.KID {
 		t.Errorf("tokens differ: %+v vs %+v", full, lazy)
 	}
-	bad := token(t, k[1], "k1") // signed by another key
+	bad := token(t, rsaKeys()[1], "k1") // signed by another key
 	if _, err := v.Verify(ctx, bad); err == nil {
 		t.Error("Verify accepted a bad signature")
 	}

@@ -52,7 +52,7 @@ type server struct {
 	fetches atomic.Int32
 }
 
-func newServer(t *testing.T, keys ...map[string]any) *server {
+func newServer(t testing.TB, keys ...map[string]any) *server {
 	s := &server{}
 	s.set(keys...)
 	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
@@ -93,6 +93,15 @@ func token(t *testing.T, k *rsa.PrivateKey, kid string) string {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// verifierWithKey returns a verifier whose issuer publishes rsaKeys()[0]
+// as kid "k1", and a token it accepts.
+func verifierWithKey(t *testing.T) (*Verifier, string) {
+	t.Helper()
+	k := rsaKeys()
+	s := newServer(t, jwk("k1", k[0]))
+	return newVerifier(t, s.URL), token(t, k[0], "k1")
 }
 
 func newVerifier(t *testing.T, url string, opts ...Option) *Verifier {

@@ -65,7 +65,8 @@ func runTests(m *testing.M) int {
 	lambdaRoot = filepath.Join(tmpRoot, "lambda")
 	for _, name := range []string{stacks.FnAuthorizer, stacks.FnDeployment, stacks.FnReconcile, stacks.FnKeyAdmin} {
 		dir := filepath.Join(lambdaRoot, name)
-		if err := os.MkdirAll(dir, 0o755); err == nil {
+		err := os.MkdirAll(dir, 0o755)
+		if err == nil {
 			err = os.WriteFile(filepath.Join(dir, "bootstrap"), []byte("placeholder "+name+"\n"), 0o755)
 		}
 		if err != nil {

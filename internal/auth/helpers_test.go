@@ -97,12 +97,11 @@ func edJWK(kid string, pub ed25519.PublicKey) map[string]any {
 	return map[string]any{"kty": "OKP", "kid": kid, "use": "sig", "crv": "Ed25519", "x": b64(pub)}
 }
 
-// jwksServer serves a JWKS on loopback; tests change it, or take it down.
+// jwksServer serves a JWKS on loopback; tests change it.
 type jwksServer struct {
 	srv     *httptest.Server
 	mu      sync.Mutex
 	body    []byte
-	down    bool
 	fetches atomic.Int32
 }
 
@@ -113,12 +112,8 @@ func newJWKSServer(t testing.TB, jwks ...map[string]any) *jwksServer {
 	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		s.fetches.Add(1)
 		s.mu.Lock()
-		body, down := s.body, s.down
+		body := s.body
 		s.mu.Unlock()
-		if down {
-			http.Error(w, "unavailable", http.StatusServiceUnavailable)
-			return
-		}
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(body)
 	}))
@@ -132,13 +127,7 @@ func (s *jwksServer) set(jwks ...map[string]any) {
 		panic(err)
 	}
 	s.mu.Lock()
-	s.body, s.down = b, false
-	s.mu.Unlock()
-}
-
-func (s *jwksServer) setDown(down bool) {
-	s.mu.Lock()
-	s.down = down
+	s.body = b
 	s.mu.Unlock()
 }
 

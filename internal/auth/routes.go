@@ -16,7 +16,6 @@ import (
 type routeSet [2]uint64
 
 func (s *routeSet) add(i int)              { s[i>>6] |= 1 << (i & 63) }
-func (s routeSet) has(i int) bool          { return s[i>>6]&(1<<(i&63)) != 0 }
 func (s routeSet) and(o routeSet) routeSet { return routeSet{s[0] & o[0], s[1] & o[1]} }
 func (s routeSet) or(o routeSet) routeSet  { return routeSet{s[0] | o[0], s[1] | o[1]} }
 func (s routeSet) empty() bool             { return s[0] == 0 && s[1] == 0 }

@@ -488,17 +488,6 @@ func TestRetireMergedIntoPendingDeploy(t *testing.T) {
 	}
 }
 
-func mustRunner(t *testing.T, w *world, opts ...reconcile.RunnerOption) *reconcile.Runner {
-	t.Helper()
-	all := append([]reconcile.RunnerOption{reconcile.WithClock(w.clk), reconcile.WithContinuer(w.queue), reconcile.WithPublisher(w.bus),
-		reconcile.WithClientOptions(reconcile.WithJitterSeed(42))}, opts...)
-	r, err := reconcile.NewRunner(envName, w.store, w.gw, all...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r
-}
-
 func TestDryRunPlan(t *testing.T) {
 	w := newWorld(t, worldConfig{plans: 2, customers: 4, live: true})
 	if _, err := w.store.PutEnvStages(w.ctx, func() registry.EnvStages {

@@ -425,10 +425,6 @@ func numericTime(f float64) time.Time {
 	return time.Unix(int64(round), int64(frac*1e9))
 }
 
-func isNumberByte(c byte) bool {
-	return c >= '0' && c <= '9' || c == '.' || c == 'e' || c == 'E' || c == '+' || c == '-'
-}
-
 // decodeValue decodes one JSON value as json.Unmarshal into an any would,
 // with fast paths for the common scalars.
 func decodeValue(raw []byte) any {

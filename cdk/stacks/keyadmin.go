@@ -111,12 +111,29 @@ func (ss *SharedStack) grantKeyAdminControlPlane(cfg *config.Config) {
 			Resources: jsii.Strings(resources...),
 		}))
 	}
+	// CreateApiKey with tags (internal/service tags each metering key with
+	// its environment and customer) is also authorized as tagging the new
+	// key: apigateway:PUT on /tags/<the key's ARN, URL-encoded>, which API
+	// Gateway checks before the key, or its id, exists. Hence a pattern: any
+	// tagged ARN naming apikeys, and only stagehand's own tag keys.
+	role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions:   jsii.Strings("apigateway:PUT"),
+		Resources: jsii.Strings(*apiGatewayArn(ss.Stack, keyTagsPath)),
+		Conditions: &map[string]any{
+			"ForAllValues:StringLike": map[string]any{"aws:TagKeys": []string{"stagehand:*"}},
+		},
+	}))
+	wildcards = append(wildcards, "Resource::arn:<AWS::Partition>:apigateway:<AWS::Region>::"+keyTagsPath)
 	suppress(role, true, suppression{
 		id:        "AwsSolutions-IAM5",
-		reason:    "API Gateway API keys are created at run time (one metering key per customer and environment), so deleting one or removing it from a usage plan is addressed by a key id unknown at synth time. The usage plans are this stack's own (no wildcard), and each verb is granted only on the paths its call uses: POST to create keys and plan keys, DELETE to remove them, GET for usage.",
+		reason:    "API Gateway API keys are created at run time (one metering key per customer and environment), so deleting one, removing it from a usage plan or tagging it on creation is addressed by a key id unknown at synth time. The usage plans are this stack's own (no wildcard), and each verb is granted only on the paths its call uses: POST to create keys and plan keys, DELETE to remove them, GET for usage, PUT on API-key tags (stagehand:* tag keys only) for tag-on-create.",
 		appliesTo: wildcards,
 	})
 }
+
+// keyTagsPath is the tags resource of every API key: API Gateway names it
+// /tags/ and the key's URL-encoded ARN (arn%3A...%3A%3A%2Fapikeys%2F<id>).
+const keyTagsPath = "/tags/*apikeys*"
 
 // nagPath renders an API Gateway path as cdk-nag prints it in a finding:
 // a usage plan id token becomes <LogicalId>.

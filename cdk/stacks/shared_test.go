@@ -2,6 +2,7 @@ package stacks_test
 
 import (
 	"encoding/json"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -514,6 +515,7 @@ func TestRolePermissions(t *testing.T) {
 			"apigateway:POST on " + strings.Join(plans(apigw("/apikeys"), "/keys"), " "),
 			"apigateway:DELETE on " + strings.Join(plans(apigw("/apikeys/*"), "/keys/*"), " "),
 			"apigateway:GET on " + strings.Join(plans("", "/usage"), " "),
+			"apigateway:PUT on " + apigw("/tags/*apikeys*"),
 		}},
 	}
 	for _, tc := range tests {
@@ -524,6 +526,30 @@ func TestRolePermissions(t *testing.T) {
 				t.Errorf("statements (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestKeyAdminTagsOnlyItsOwnTagKeys: creating a metering key with tags is
+// authorized as tagging it (apigateway:PUT on the key's tags resource), and
+// the grant is limited to stagehand's tag keys.
+func TestKeyAdminTagsOnlyItsOwnTagKeys(t *testing.T) {
+	sh := envs["dev"].Shared
+	roleID := logicalID(t, sh.Stack, sh.Roles[stacks.FnKeyAdmin])
+	var found []any
+	for _, p := range resources(t, sh.Stack, "AWS::IAM::Policy") {
+		if diff := cmp.Diff([]string{"${" + roleID + "}"}, strs(p.Props["Roles"])); diff != "" {
+			continue
+		}
+		for _, st := range get(p.Props, "PolicyDocument", "Statement").([]any) {
+			sm := st.(map[string]any)
+			if slices.Contains(strs(sm["Action"]), "apigateway:PUT") {
+				found = append(found, sm["Condition"])
+			}
+		}
+	}
+	want := []any{map[string]any{"ForAllValues:StringLike": map[string]any{"aws:TagKeys": []any{"stagehand:*"}}}}
+	if diff := cmp.Diff(want, found); diff != "" {
+		t.Errorf("apigateway:PUT statements' conditions (-want +got):\n%s", diff)
 	}
 }
 

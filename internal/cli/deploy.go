@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/stagehand-dev/stagehand/internal/cutover"
 	"github.com/stagehand-dev/stagehand/internal/deployevent"
 	"github.com/stagehand-dev/stagehand/internal/reconcile"
 	"github.com/stagehand-dev/stagehand/internal/registry"
@@ -235,20 +236,35 @@ type statusView struct {
 	Env string `json:"env"`
 	// Latest is the newest recorded deployment (nil: none yet).
 	Latest *registry.Deployment `json:"latest"`
-	// Live is the newest associated deployment: its colour serves traffic
-	// once cut over (nil: none yet).
+	// Live is the deployment serving traffic (nil: none yet): with
+	// --domain, the one whose API the domain's mapping points at; without,
+	// or while the domain has no mapping, the newest associated one.
 	Live *registry.Deployment `json:"live"`
 	// LiveColour is Live's colour ("" before the first association).
 	LiveColour string `json:"liveColour"`
 	// Inactive is the colour CI deploys next: the one not live.
 	Inactive string `json:"inactiveColour"`
+	// LiveFrom says how Live was found: "domain" or "registry".
+	LiveFrom string `json:"liveFrom"`
+	// Served is the domain's mapping (nil without --domain or mapping).
+	Served *cutover.Target `json:"servedBy,omitempty"`
 }
 
+// errUnknownServedAPI: the domain serves an API no deployment records.
+var errUnknownServedAPI = errors.New("the domain serves an API that no deployment of this environment records")
+
 func newStatusCommand(app *App) *cobra.Command {
-	return &cobra.Command{
-		Use:   "status",
+	var domain, basePath string
+	cmd := &cobra.Command{
+		Use:   "status [--domain NAME [--base-path P]]",
 		Short: "Latest deployment, the live colour and the inactive colour CI deploys next",
-		Args:  exactArgs(0, "no arguments"),
+		Long: `Latest deployment, the live colour and the inactive colour CI deploys next.
+
+Without --domain the live colour is the newest associated deployment's. With
+--domain it is the colour of the deployment whose API the domain's base path
+mapping points at, so a cut-back (or a cutover by hand) is seen as it is; a
+domain without a mapping yet falls back to the registry.`,
+		Args: exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := app.requireEnv(); err != nil {
 				return usageError{err}
@@ -257,25 +273,54 @@ func newStatusCommand(app *App) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			v := statusView{Env: app.Env, Inactive: deployevent.Blue}
-			for next := ""; v.Live == nil; {
+			v := statusView{Env: app.Env, Inactive: deployevent.Blue, LiveFrom: "registry"}
+			if domain != "" {
+				gw, err := app.APIGatewayClient(cmd.Context())
+				if err != nil {
+					return err
+				}
+				if v.Served, err = cutover.New(gw).Current(cmd.Context(), domain, basePath); err != nil {
+					if errors.Is(err, cutover.ErrInvalidRequest) {
+						return usageError{err}
+					}
+					return err
+				}
+			}
+			// Newest first: the first associated deployment is the registry's
+			// live one, the first on the served API the domain's.
+			var associated, served *registry.Deployment
+			for next := ""; ; {
 				page, err := store.ListDeployments(cmd.Context(), app.Env, next, 50)
 				if err != nil {
 					return err
 				}
 				for i := range page.Items {
-					d := page.Items[i]
+					d := &page.Items[i]
 					if v.Latest == nil {
-						v.Latest = &d
+						v.Latest = d
 					}
-					if d.State == registry.DeploymentAssociated && v.Live == nil {
-						v.Live = &d
-						v.LiveColour, v.Inactive = d.Colour, deployevent.OtherColour(d.Colour)
+					if d.State == registry.DeploymentAssociated && associated == nil {
+						associated = d
+					}
+					if v.Served != nil && d.APIID == v.Served.APIID && served == nil {
+						served = d
 					}
 				}
-				if next = page.Next; next == "" {
+				done := associated != nil && (v.Served == nil || served != nil)
+				if next = page.Next; next == "" || done {
 					break
 				}
+			}
+			switch {
+			case v.Served != nil && served == nil:
+				return fmt.Errorf("%w: %s serves %s, env %q", errUnknownServedAPI, domain, v.Served, app.Env)
+			case served != nil:
+				v.Live, v.LiveFrom = served, "domain"
+			default:
+				v.Live = associated
+			}
+			if v.Live != nil {
+				v.LiveColour, v.Inactive = v.Live.Colour, deployevent.OtherColour(v.Live.Colour)
 			}
 			return app.print(v, func(w *tabwriter.Writer) {
 				fmt.Fprintln(w, "\tSEQUENCE\tCOLOUR\tSTAGE\tSTATE\tUPDATED")
@@ -290,8 +335,13 @@ func newStatusCommand(app *App) *cobra.Command {
 					fmt.Fprintf(w, "%s\t%d\t%s\t%s:%s\t%s\t%s\n", row.name, row.d.Sequence, row.d.Colour, row.d.APIID, row.d.Stage, row.d.State,
 						row.d.UpdatedAt.Format(time.RFC3339))
 				}
+				fmt.Fprintf(w, "live from:\t%s\n", v.LiveFrom)
 				fmt.Fprintf(w, "inactive colour (deploy next):\t%s\n", v.Inactive)
 			})
 		},
 	}
+	f := cmd.Flags()
+	f.StringVar(&domain, "domain", envOr("STAGEHAND_DOMAIN", ""), "custom domain whose mapping says which colour is live; env STAGEHAND_DOMAIN")
+	f.StringVar(&basePath, "base-path", "", `base path of the mapping ("" is the domain's root)`)
+	return cmd
 }

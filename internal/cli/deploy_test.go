@@ -268,6 +268,87 @@ func TestDeployStatus(t *testing.T) {
 	}
 }
 
+// TestDeployStatusWithDomain: with --domain the live colour is the one the
+// domain's mapping serves, even when the registry's newest associated
+// deployment is the other colour (a cut-back).
+func TestDeployStatusWithDomain(t *testing.T) {
+	t.Setenv("STAGEHAND_DOMAIN", "") // the flag's default: no domain
+	w := newDeployWorld(t)
+	ctx := context.Background()
+	for _, domain := range []string{"api.example.com", "unmapped.example.com"} {
+		if _, err := w.gw.CreateDomainName(ctx, &apigateway.CreateDomainNameInput{
+			DomainName:             aws.String(domain),
+			RegionalCertificateArn: aws.String("arn:aws:acm:us-east-1:123456789012:certificate/abc"),
+			EndpointConfiguration:  &types.EndpointConfiguration{Types: []types.EndpointType{types.EndpointTypeRegional}},
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for seq, colour := range map[int64]string{1: "blue", 2: "green"} {
+		d := registry.Deployment{Env: "prod", Sequence: seq, APIID: w.apis[colour], Stage: "prod", Colour: colour}
+		if _, _, err := w.store.RecordDeployment(ctx, d, "test"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.store.FinishDeployment(ctx, "prod", seq, registry.DeploymentAssociated, "", registry.DeploymentCounts{}, "test"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Green (2) was cut over to, then the domain was cut back to blue.
+	if _, err := w.gw.CreateBasePathMapping(ctx, &apigateway.CreateBasePathMappingInput{
+		DomainName: aws.String("api.example.com"), RestApiId: aws.String(w.apis["blue"]), Stage: aws.String("prod"),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	type status struct {
+		Live       registry.Deployment `json:"live"`
+		LiveColour string              `json:"liveColour"`
+		Inactive   string              `json:"inactiveColour"`
+		LiveFrom   string              `json:"liveFrom"`
+	}
+	tests := []struct {
+		name string
+		args []string
+		want status
+	}{
+		{"registry: newest associated", nil, status{LiveColour: "green", Inactive: "blue", LiveFrom: "registry"}},
+		{"domain: what it serves", []string{"--domain", "api.example.com"}, status{LiveColour: "blue", Inactive: "green", LiveFrom: "domain"}},
+		{"domain without a mapping: registry", []string{"--domain", "unmapped.example.com"}, status{LiveColour: "green", Inactive: "blue", LiveFrom: "registry"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			out, errOut, code := w.run(t, append([]string{"deploy", "status", "-o", "json"}, tc.args...)...)
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, errOut)
+			}
+			var got status
+			if err := json.Unmarshal([]byte(out), &got); err != nil {
+				t.Fatal(err)
+			}
+			if got.Live.Colour != tc.want.LiveColour {
+				t.Errorf("live deployment is %s, want %s", got.Live.Colour, tc.want.LiveColour)
+			}
+			got.Live = registry.Deployment{}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("status (-want +got):\n%s", diff)
+			}
+		})
+	}
+
+	t.Run("domain serving an API no deployment records", func(t *testing.T) {
+		other := w.emu.SeedRestAPI("api-by-hand", "prod")
+		if _, err := w.gw.UpdateBasePathMapping(ctx, &apigateway.UpdateBasePathMappingInput{
+			DomainName: aws.String("api.example.com"), BasePath: aws.String("(none)"),
+			PatchOperations: []types.PatchOperation{{Op: types.OpReplace, Path: aws.String("/restapiId"), Value: aws.String(other)}},
+		}); err != nil {
+			t.Fatal(err)
+		}
+		out, errOut, code := w.run(t, "deploy", "status", "--domain", "api.example.com")
+		if code != 1 || !strings.Contains(errOut, "no deployment of this environment records") || !strings.Contains(errOut, other) {
+			t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+		}
+	})
+}
+
 func TestReconcileCommand(t *testing.T) {
 	w := newDeployWorld(t)
 	ctx := context.Background()

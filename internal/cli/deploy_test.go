@@ -284,7 +284,8 @@ func TestDeployStatusWithDomain(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for seq, colour := range map[int64]string{1: "blue", 2: "green"} {
+	for i, colour := range []string{"blue", "green"} { // sequences 1 and 2
+		seq := int64(i + 1)
 		d := registry.Deployment{Env: "prod", Sequence: seq, APIID: w.apis[colour], Stage: "prod", Colour: colour}
 		if _, _, err := w.store.RecordDeployment(ctx, d, "test"); err != nil {
 			t.Fatal(err)

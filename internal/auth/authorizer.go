@@ -437,8 +437,7 @@ func (a *Authorizer) authorizeJWT(ctx context.Context, token string, now time.Ti
 	// One hash of the token gives the cache key and, on a miss, the
 	// digest an RS256 signature is checked against.
 	dg := jwtverify.DigestOf(token)
-	th := dg.Key
-	te, cached := a.cachedToken(th, now)
+	te, cached := a.cachedToken(dg.Key, now)
 	if !cached {
 		tok, err := a.verifier.VerifyDigested(ctx, token, dg)
 		if err != nil {
@@ -464,7 +463,7 @@ func (a *Authorizer) authorizeJWT(ctx context.Context, token string, now time.Ti
 		case err == nil:
 			te = next
 			if te.key.Cacheable() {
-				a.tokens.Add(th, te)
+				a.tokens.Add(dg.Key, te)
 			}
 		case errors.Is(err, ErrRegistryUnavailable) && known && now.Sub(te.at) <= a.maxStale:
 			a.log.WarnContext(ctx, "registry unavailable: serving last known JWT-client decision",

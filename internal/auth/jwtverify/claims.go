@@ -270,59 +270,45 @@ func numericDate(t time.Time, ok bool, err error) (*jwt.NumericDate, error) {
 	return &jwt.NumericDate{Time: t}, nil
 }
 
-// audienceHas reports whether "aud" names one of want. It is GetAudience
-// without building the list: an array holding a non-string is an error
-// (wherever it sits), any other non-string type names no audience.
-func (c *claimSet) audienceHas(want []string) (bool, error) {
+// eachAudience calls f with each audience "aud" names (decoded; f must not
+// keep the bytes): a string is one audience, an array of strings several,
+// any other type none, and an array holding a non-string is an error
+// (wherever it sits), as jwt.MapClaims has it.
+func (c *claimSet) eachAudience(f func(aud []byte)) error {
 	raw, ok := c.raw("aud")
 	if !ok || len(raw) == 0 {
-		return false, nil
+		return nil
 	}
 	switch raw[0] {
 	case '"':
-		return containsBytes(want, decodeStringBytes(raw)), nil
+		f(decodeStringBytes(raw))
 	case '[':
-		found := false
-		err := eachElement(raw, func(e []byte) error {
+		return eachElement(raw, func(e []byte) error {
 			if e[0] != '"' {
 				return invalidType("aud")
 			}
-			found = found || containsBytes(want, decodeStringBytes(e))
+			f(decodeStringBytes(e))
 			return nil
 		})
-		if err != nil {
-			return false, err
-		}
-		return found, nil
 	}
-	return false, nil
+	return nil
 }
 
-// GetAudience implements jwt.Claims: a string, or an array of strings; any
-// other type reads as no audience, an array holding a non-string is an error.
+// audienceHas reports whether "aud" names one of want, without building
+// GetAudience's list.
+func (c *claimSet) audienceHas(want []string) (bool, error) {
+	found := false
+	err := c.eachAudience(func(aud []byte) { found = found || containsBytes(want, aud) })
+	return found && err == nil, err
+}
+
+// GetAudience implements jwt.Claims (see eachAudience).
 func (c *claimSet) GetAudience() (jwt.ClaimStrings, error) {
-	raw, ok := c.raw("aud")
-	if !ok || len(raw) == 0 {
-		return nil, nil
+	var cs jwt.ClaimStrings
+	if err := c.eachAudience(func(aud []byte) { cs = append(cs, string(aud)) }); err != nil {
+		return nil, err
 	}
-	switch raw[0] {
-	case '"':
-		return jwt.ClaimStrings{decodeString(raw)}, nil
-	case '[':
-		var cs jwt.ClaimStrings
-		err := eachElement(raw, func(e []byte) error {
-			if e[0] != '"' {
-				return invalidType("aud")
-			}
-			cs = append(cs, decodeString(e))
-			return nil
-		})
-		if err != nil {
-			return nil, err
-		}
-		return cs, nil
-	}
-	return nil, nil
+	return cs, nil
 }
 
 // GetIssuer implements jwt.Claims.

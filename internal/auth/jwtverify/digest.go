@@ -4,7 +4,6 @@ import (
 	"crypto"
 	"crypto/rsa"
 	"crypto/sha256"
-	"strings"
 
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -36,10 +35,8 @@ const maxInlineRest = 704
 // DigestOf hashes token.
 func DigestOf(token string) Digest {
 	s, r := token, ""
-	if i := strings.IndexByte(token, '.'); i >= 0 {
-		if j := strings.IndexByte(token[i+1:], '.'); j >= 0 {
-			s, r = token[:i+1+j], token[i+1+j:]
-		}
+	if _, dot2 := firstDots(token); dot2 >= 0 {
+		s, r = token[:dot2], token[dot2:]
 	}
 	d := Digest{token: token, signed: sha256.Sum256(readOnlyBytes(s)), signedLen: len(s)}
 	var buf [sha256.Size + maxInlineRest]byte

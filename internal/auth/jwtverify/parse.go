@@ -147,19 +147,25 @@ func parseHeader(b []byte) (jwsHeader, error) {
 // splitJWS returns the positions of the two dots of a compact JWS, and
 // false unless there are exactly two.
 func splitJWS(token string) (dot1, dot2 int, ok bool) {
-	dot1 = strings.IndexByte(token, '.')
-	if dot1 < 0 {
-		return 0, 0, false
-	}
-	j := strings.IndexByte(token[dot1+1:], '.')
-	if j < 0 {
-		return 0, 0, false
-	}
-	dot2 = dot1 + 1 + j
-	if strings.IndexByte(token[dot2+1:], '.') >= 0 {
+	dot1, dot2 = firstDots(token)
+	if dot2 < 0 || strings.IndexByte(token[dot2+1:], '.') >= 0 {
 		return 0, 0, false
 	}
 	return dot1, dot2, true
+}
+
+// firstDots returns the positions of the first two dots of token, -1 for
+// each one missing.
+func firstDots(token string) (dot1, dot2 int) {
+	dot1 = strings.IndexByte(token, '.')
+	if dot1 < 0 {
+		return -1, -1
+	}
+	j := strings.IndexByte(token[dot1+1:], '.')
+	if j < 0 {
+		return dot1, -1
+	}
+	return dot1, dot1 + 1 + j
 }
 
 // readOnlyBytes is s's bytes without a copy, for functions that only read

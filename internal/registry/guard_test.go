@@ -77,6 +77,23 @@ func TestGuardOnALostRace(t *testing.T) {
 			},
 			func() error { _, err := s.SetKeyStatus(ctx, "key_race", registry.KeySuspended, "op"); return err },
 			func() int64 { k, _ := s.GetKey(ctx, "key_race"); return k.Version }},
+		{"key expiry", "KEY#key_race", "KEY",
+			func(v int64) error {
+				_, err := s.SetKeyExpiryIf(ctx, "key_race", v, t0.Add(time.Hour), "op")
+				return err
+			},
+			func() error { _, err := s.SetKeyExpiry(ctx, "key_race", t0.Add(time.Hour), "op"); return err },
+			func() int64 { k, _ := s.GetKey(ctx, "key_race"); return k.Version }},
+		{"key rotation", "KEY#key_race2", "KEY",
+			func(v int64) error {
+				_, _, err := s.RotateKeyIf(ctx, "key_race2", v, registry.Key{ID: "key_race2_g", Hash: "h"}, t0.Add(time.Hour), "op", nil)
+				return err
+			},
+			func() error {
+				_, _, err := s.RotateKey(ctx, "key_race2", registry.Key{ID: "key_race2_p", Hash: "h"}, t0.Add(time.Hour), "op")
+				return err
+			},
+			func() int64 { k, _ := s.GetKey(ctx, "key_race2"); return k.Version }},
 		{"customer status", "CUST#c1", "PROFILE",
 			func(v int64) error {
 				_, err := s.SetCustomerStatusIf(ctx, "c1", v, registry.CustomerSuspended, "op")
@@ -85,8 +102,10 @@ func TestGuardOnALostRace(t *testing.T) {
 			func() error { _, err := s.SetCustomerStatus(ctx, "c1", registry.CustomerSuspended, "op"); return err },
 			func() int64 { c, _ := s.GetCustomer(ctx, "c1"); return c.Version }},
 	}
-	if _, err := s.CreateKey(ctx, newKey("key_race", "c1"), "op"); err != nil {
-		t.Fatal(err)
+	for _, id := range []string{"key_race", "key_race2"} {
+		if _, err := s.CreateKey(ctx, newKey(id, "c1"), "op"); err != nil {
+			t.Fatal(err)
+		}
 	}
 	for _, tc := range tests {
 		t.Run(tc.name+": guarded", func(t *testing.T) {

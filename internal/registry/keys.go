@@ -77,6 +77,9 @@ func (s *Store) createKeyItems(k Key, now time.Time, actor, action string, detai
 	if err != nil {
 		return nil, err
 	}
+	if k.ExpiresAt != nil {
+		item["expiresAt"] = avExpiry(*k.ExpiresAt)
+	}
 	d := map[string]string{"env": k.Env, "displayPrefix": k.DisplayPrefix}
 	for n, v := range details {
 		d[n] = v
@@ -215,101 +218,131 @@ func (s *Store) SetKeyExpiry(ctx context.Context, id string, at time.Time, actor
 
 // SetKeyExpiryIf sets when a usable (active or suspended) key stops
 // working, guarded by ifVersion (see preconditions.go). The time must be in
-// the future; expiring a key now is SetKeyStatus(id, KeyExpired).
+// the future; expiring a key now is SetKeyStatus(id, KeyExpired). Without
+// an expected version, a concurrent change is re-read and the rules
+// checked again.
 func (s *Store) SetKeyExpiryIf(ctx context.Context, id string, ifVersion int64, at time.Time, actor string) (Key, error) {
-	now := s.now()
-	if !at.After(now) {
+	if !at.After(s.now()) {
 		return Key{}, fmt.Errorf("expiresAt %s is not in the future", at.UTC().Format(time.RFC3339))
 	}
-	g := guard{what: "key " + id, want: ifVersion}
-	k, err := s.GetKey(ctx, id)
-	if err != nil {
-		return Key{}, err
-	}
-	if err := g.check(k.Version); err != nil {
-		return Key{}, err
-	}
-	if !slices.Contains([]KeyStatus{KeyActive, KeySuspended}, k.EffectiveStatus(now)) {
-		return Key{}, fmt.Errorf("key %s is %s: %w", id, k.EffectiveStatus(now), ErrInvalidTransition)
-	}
-	audit, err := s.auditPut(AuditEntry{Subject: k.CustomerID, At: now, Actor: actor, Action: "key.set-expiry", Target: id,
-		Details: map[string]string{"expiresAt": at.UTC().Format(time.RFC3339)}})
-	if err != nil {
-		return Key{}, err
-	}
-	err = s.transact(ctx, []types.TransactWriteItem{
-		s.versionedUpdate(keyKey(id), k.Version, now, change{set: "expiresAt = :at",
-			values: map[string]types.AttributeValue{":at": avTime(at)}}),
-		audit,
-	}, g.onLost(0, nil))
-	if err != nil {
-		return Key{}, fmt.Errorf("set expiry of key %s: %w", id, err)
-	}
 	at = at.UTC()
-	k.ExpiresAt, k.UpdatedAt, k.Version = &at, now, k.Version+1
-	return k, nil
+	g := guard{what: "key " + id, want: ifVersion}
+	for attempt := 0; ; attempt++ {
+		k, err := s.GetKey(ctx, id)
+		if err != nil {
+			return Key{}, err
+		}
+		if err := g.check(k.Version); err != nil {
+			return Key{}, err
+		}
+		now := s.now()
+		if !slices.Contains([]KeyStatus{KeyActive, KeySuspended}, k.EffectiveStatus(now)) {
+			return Key{}, fmt.Errorf("key %s is %s: %w", id, k.EffectiveStatus(now), ErrInvalidTransition)
+		}
+		audit, err := s.auditPut(AuditEntry{Subject: k.CustomerID, At: now, Actor: actor, Action: "key.set-expiry", Target: id,
+			Details: map[string]string{"expiresAt": at.Format(time.RFC3339)}})
+		if err != nil {
+			return Key{}, err
+		}
+		err = s.transact(ctx, []types.TransactWriteItem{
+			s.versionedUpdate(keyKey(id), k.Version, now, change{set: "expiresAt = :at",
+				values: map[string]types.AttributeValue{":at": avExpiry(at)}}),
+			audit,
+		}, g.onLost(0, nil))
+		if g.retry(err, attempt, 5) {
+			continue // changed under us: re-read; the rules are checked again
+		}
+		if err != nil {
+			return Key{}, fmt.Errorf("set expiry of key %s: %w", id, err)
+		}
+		k.ExpiresAt, k.UpdatedAt, k.Version = &at, now, k.Version+1
+		return k, nil
+	}
 }
 
-// RotateKey stores successor and makes the old key expire at oldExpiresAt:
-// RotateKeyIf without an expected version or idempotency record.
-func (s *Store) RotateKey(ctx context.Context, oldID string, successor Key, oldExpiresAt time.Time, actor string) (old, next Key, err error) {
-	return s.RotateKeyIf(ctx, oldID, 0, successor, oldExpiresAt, actor, nil)
+// RotateKey stores successor and makes the old key expire at the end of
+// its grace period: RotateKeyIf without an expected version or idempotency
+// record.
+func (s *Store) RotateKey(ctx context.Context, oldID string, successor Key, graceEnd time.Time, actor string) (old, next Key, err error) {
+	return s.RotateKeyIf(ctx, oldID, 0, successor, graceEnd, actor, nil)
 }
 
 // RotateKeyIf stores successor and makes the old key expire at
-// oldExpiresAt (the end of the grace period), in one transaction, guarded
-// by ifVersion (the old key's; see preconditions.go). Only an active key
-// that was not rotated before can be rotated: of two concurrent rotations
-// one wins and the other gets ErrKeyRotated or ErrConflict. When rec is not
-// nil it is stored (with both keys as its result) in the same transaction;
-// a used idempotency key is ErrIdempotencyKeyUsed and nothing is written.
-func (s *Store) RotateKeyIf(ctx context.Context, oldID string, ifVersion int64, successor Key, oldExpiresAt time.Time, actor string, rec *IdempotencyRecord) (old, next Key, err error) {
+// min(its current expiry, graceEnd), in one transaction, guarded by
+// ifVersion (the old key's; see preconditions.go). A rotation never
+// extends a key's life, even when an operator shortens it concurrently:
+// the old key's expiry is computed from the same read as the version the
+// write is conditioned on, and the write's condition itself refuses to
+// raise a stored expiry (expiresAt >= the new one, compared as fixed-width
+// UTC strings, see avExpiry). The successor takes its customer,
+// environment, name, scopes and allowlist from that same read, so a
+// concurrent access change is never undone on the successor. Without an
+// expected version, a lost race is re-read and judged again.
+//
+// Only an active key that was not rotated before can be rotated: of two
+// concurrent rotations one wins and the other gets ErrKeyRotated (or
+// ErrConflict after repeated losses). When rec is not nil it is stored
+// (with both keys as its result) in the same transaction; a used
+// idempotency key is ErrIdempotencyKeyUsed and nothing is written.
+func (s *Store) RotateKeyIf(ctx context.Context, oldID string, ifVersion int64, successor Key, graceEnd time.Time, actor string, rec *IdempotencyRecord) (old, next Key, err error) {
 	g := guard{what: "key " + oldID, want: ifVersion}
-	old, err = s.GetKey(ctx, oldID)
-	if err != nil {
-		return old, next, err
-	}
-	if err := g.check(old.Version); err != nil {
-		return old, next, err
-	}
-	now := s.now()
-	if old.RotatedTo != "" {
-		return old, next, fmt.Errorf("key %s was rotated to %s: %w", oldID, old.RotatedTo, ErrKeyRotated)
-	}
-	if st := old.EffectiveStatus(now); st != KeyActive {
-		return old, next, fmt.Errorf("key %s is %s, only an active key can be rotated: %w", oldID, st, ErrInvalidTransition)
-	}
-	successor.CustomerID, successor.Env, successor.RotatedFrom = old.CustomerID, old.Env, old.ID
-	successor.CreatedAt, successor.UpdatedAt, successor.Version = now, now, 1
-	if successor.Status == "" {
-		successor.Status = KeyActive
-	}
-	items, err := s.createKeyItems(successor, now, actor, "key.rotate",
-		map[string]string{"rotatedFrom": old.ID, "oldExpiresAt": oldExpiresAt.UTC().Format(time.RFC3339)})
-	if err != nil {
-		return old, next, err
-	}
-	items = append(items, s.versionedUpdate(keyKey(oldID), old.Version, now, change{
-		set:   "expiresAt = :exp, rotatedTo = :to",
-		cond:  "#status = :active AND attribute_not_exists(rotatedTo)",
-		names: map[string]string{"#status": "status"},
-		values: map[string]types.AttributeValue{
-			":exp": avTime(oldExpiresAt), ":to": avS(successor.ID), ":active": avS(string(KeyActive)),
-		},
-	}))
-	reasons := g.onLost(len(items)-1, s.createKeyReasons(successor))
+	for attempt := 0; ; attempt++ {
+		old, err = s.GetKey(ctx, oldID)
+		if err != nil {
+			return old, next, err
+		}
+		if err := g.check(old.Version); err != nil {
+			return old, next, err
+		}
+		now := s.now()
+		if old.RotatedTo != "" {
+			return old, next, fmt.Errorf("key %s was rotated to %s: %w", oldID, old.RotatedTo, ErrKeyRotated)
+		}
+		if st := old.EffectiveStatus(now); st != KeyActive {
+			return old, next, fmt.Errorf("key %s is %s, only an active key can be rotated: %w", oldID, st, ErrInvalidTransition)
+		}
+		exp := graceEnd.UTC()
+		if old.ExpiresAt != nil && old.ExpiresAt.Before(exp) {
+			exp = old.ExpiresAt.UTC()
+		}
+		succ := successor
+		succ.CustomerID, succ.Env, succ.RotatedFrom = old.CustomerID, old.Env, old.ID
+		succ.Name, succ.Scopes, succ.AllowedCIDRs = old.Name, old.Scopes, old.AllowedCIDRs
+		succ.CreatedAt, succ.UpdatedAt, succ.Version = now, now, 1
+		if succ.Status == "" {
+			succ.Status = KeyActive
+		}
+		items, err := s.createKeyItems(succ, now, actor, "key.rotate",
+			map[string]string{"rotatedFrom": old.ID, "oldExpiresAt": exp.Format(time.RFC3339)})
+		if err != nil {
+			return old, next, err
+		}
+		items = append(items, s.versionedUpdate(keyKey(oldID), old.Version, now, change{
+			set: "expiresAt = :exp, rotatedTo = :to",
+			cond: "#status = :active AND attribute_not_exists(rotatedTo)" +
+				" AND (attribute_not_exists(expiresAt) OR expiresAt >= :exp)",
+			names: map[string]string{"#status": "status"},
+			values: map[string]types.AttributeValue{
+				":exp": avExpiry(exp), ":to": avS(succ.ID), ":active": avS(string(KeyActive)),
+			},
+		}))
+		reasons := g.onLost(len(items)-1, s.createKeyReasons(succ))
 
-	exp := oldExpiresAt.UTC()
-	rotated := old
-	rotated.ExpiresAt, rotated.RotatedTo, rotated.UpdatedAt, rotated.Version = &exp, successor.ID, now, old.Version+1
-	items, reasons, err = s.withRecord(rec, IdempotentResult{Key: &successor, Previous: &rotated}, now, items, reasons)
-	if err != nil {
-		return old, next, err
+		rotated := old
+		rotated.ExpiresAt, rotated.RotatedTo, rotated.UpdatedAt, rotated.Version = &exp, succ.ID, now, old.Version+1
+		items, reasons, err = s.withRecord(rec, IdempotentResult{Key: &succ, Previous: &rotated}, now, items, reasons)
+		if err != nil {
+			return old, next, err
+		}
+		err = s.transact(ctx, items, reasons)
+		if g.retry(err, attempt, 5) {
+			continue // changed under us: re-read; the rules are judged again
+		}
+		if err != nil {
+			return old, next, fmt.Errorf("rotate key %s: %w", oldID, err)
+		}
+		return rotated, succ, nil
 	}
-	if err := s.transact(ctx, items, reasons); err != nil {
-		return old, next, fmt.Errorf("rotate key %s: %w", oldID, err)
-	}
-	return rotated, successor, nil
 }
 
 // UpdateKeyAccess replaces a key's scopes and IP allowlist (already
@@ -357,4 +390,22 @@ func (s *Store) UpdateKeyAccess(ctx context.Context, id string, version int64, s
 	}
 	k.Scopes, k.AllowedCIDRs, k.UpdatedAt, k.Version = scopes, cidrs, now, k.Version+1
 	return k, nil
+}
+
+// expiryLayout is how a key's expiresAt is stored: UTC with exactly nine
+// fractional digits, so that stored expiries order as strings exactly as
+// they order in time, and DynamoDB conditions (which compare strings byte
+// by byte) can compare them. RFC 3339 with trimmed fractions (RFC3339Nano)
+// does not: "…:00Z" sorts after "…:00.5Z", and "…:00.5Z" after
+// "…:00.55Z". Readers parse both (time.Parse accepts any fraction). An
+// expiry stored in the trimmed form before this layout can only sort
+// after a fixed-width one it truly equals or precedes within the same
+// second, so the rotation's condition (stored >= new, with new computed
+// from the stored value) holds for it; the version condition still guards
+// that write.
+const expiryLayout = "2006-01-02T15:04:05.000000000Z"
+
+// avExpiry encodes a key's expiry in expiryLayout.
+func avExpiry(t time.Time) types.AttributeValue {
+	return &types.AttributeValueMemberS{Value: t.UTC().Format(expiryLayout)}
 }

@@ -82,11 +82,13 @@ func (s *Service) once(ctx context.Context, actor string, idem *Idempotency, cre
 	}
 	rec := s.record(actor, *idem)
 	res, err = create(&rec)
-	if err == nil || (!errors.Is(err, registry.ErrIdempotencyKeyUsed) && !errors.Is(err, registry.ErrConflict)) {
+	if err == nil || (!errors.Is(err, registry.ErrIdempotencyKeyUsed) && !errors.Is(err, registry.ErrConflict) &&
+		!errors.Is(err, registry.ErrKeyRotated)) {
 		return res, false, err
 	}
-	// Lost to a twin (the record's condition, or a transaction conflict
-	// while the twin was writing): if the twin is done, replay it.
+	// Lost to a twin (the record's condition, a transaction conflict
+	// while the twin was writing, or, for a rotation that re-read after
+	// losing, the key the twin rotated): if the twin is done, replay it.
 	if res, ok, rerr := s.replay(ctx, actor, *idem); rerr != nil || ok {
 		return res, ok, rerr
 	}

@@ -352,11 +352,17 @@ func (s *Service) RotateKeyIf(ctx context.Context, id string, grace time.Duratio
 		return old, next, secret, false, err
 	}
 	rotate := func(rec *registry.IdempotencyRecord) (registry.IdempotentResult, error) {
+		// This read only finds the environment the successor's secret is
+		// generated for (a key never changes environment). The old key's
+		// new expiry, min(its expiry, now+grace), and the successor's
+		// access are decided by the store from the read its conditional
+		// write is guarded by, so an expiry or access change racing this
+		// rotation is never undone.
 		cur, err := s.store.GetKey(ctx, id)
 		if err != nil {
 			return registry.IdempotentResult{}, err
 		}
-		exp, err := keys.RotationExpiry(s.clock.Now(), grace, cur.ExpiresAt)
+		graceEnd, err := keys.RotationExpiry(s.clock.Now(), grace, nil)
 		if err != nil {
 			return registry.IdempotentResult{}, invalid("grace", "%v", err)
 		}
@@ -364,9 +370,8 @@ func (s *Service) RotateKeyIf(ctx context.Context, id string, grace time.Duratio
 			return registry.IdempotentResult{}, fmt.Errorf("generate key: %w", err)
 		}
 		o, n, err := s.store.RotateKeyIf(ctx, id, ifVersion, registry.Key{
-			ID: secret.ID, Hash: secret.Hash.String(), Name: cur.Name, DisplayPrefix: secret.DisplayPrefix,
-			Scopes: cur.Scopes, AllowedCIDRs: cur.AllowedCIDRs,
-		}, exp, actor, rec)
+			ID: secret.ID, Hash: secret.Hash.String(), DisplayPrefix: secret.DisplayPrefix,
+		}, graceEnd, actor, rec)
 		return registry.IdempotentResult{Key: &n, Previous: &o}, err
 	}
 	res, replayed, err := s.once(ctx, actor, idem, rotate)

@@ -661,6 +661,8 @@ func (c *Config) validateKeyAdmin(v *validator) {
 	// The function's own parser: a JWT setting it would reject at cold
 	// start fails synth instead.
 	env := c.KeyAdminEnv("registry-table")
+	// The stack adds the APIs' ids (tokens until deploy) and stage.
+	env[keyadmin.EnvAPIID], env[keyadmin.EnvJWTAPIID], env[keyadmin.EnvAPIStage] = "placeholdr", "placeholdj", "v1"
 	if _, err := keyadmin.ConfigFromEnv(func(name string) string { return env[name] }); err != nil {
 		v.add("keyAdmin.jwt", "%s", strings.ReplaceAll(err.Error(), "\n", "; "))
 	}

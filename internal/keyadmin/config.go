@@ -18,6 +18,12 @@ const (
 	EnvJWTJWKSURL = "KEYADMIN_JWT_JWKS_URL"
 	EnvJWTAud     = "KEYADMIN_JWT_AUDIENCE" // comma-separated
 	EnvJWTScope   = "KEYADMIN_JWT_SCOPE"
+	// The REST APIs the function serves and their stage (required; the
+	// JWT route's API id with, and only with, the JWT issuer). Requests
+	// from anywhere else are refused (see Origin).
+	EnvAPIID    = "KEYADMIN_API_ID"
+	EnvJWTAPIID = "KEYADMIN_JWT_API_ID"
+	EnvAPIStage = "KEYADMIN_API_STAGE"
 	// Endpoint overrides, for running the function against local servers.
 	EnvDynamoDBEndpoint   = "STAGEHAND_DYNAMODB_ENDPOINT"
 	EnvAPIGatewayEndpoint = "STAGEHAND_APIGATEWAY_ENDPOINT"
@@ -30,6 +36,8 @@ var ErrConfig = errors.New("invalid key-admin configuration")
 type Config struct {
 	Env   string
 	Table string
+	// Origin is the APIs and stage requests must come from.
+	Origin Origin
 	// JWT, when Issuer is set, enables bearer-token callers.
 	JWT JWTConfig
 	// Local endpoint overrides (empty in AWS).
@@ -59,7 +67,8 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	c := Config{
 		Env: getenv(EnvStage), Table: getenv(EnvTable),
 		DynamoDBEndpoint: getenv(EnvDynamoDBEndpoint), APIGatewayEndpoint: getenv(EnvAPIGatewayEndpoint),
-		JWT: JWTConfig{Issuer: getenv(EnvJWTIssuer), JWKSURL: getenv(EnvJWTJWKSURL), Scope: getenv(EnvJWTScope)},
+		JWT:    JWTConfig{Issuer: getenv(EnvJWTIssuer), JWKSURL: getenv(EnvJWTJWKSURL), Scope: getenv(EnvJWTScope)},
+		Origin: Origin{APIID: getenv(EnvAPIID), JWTAPIID: getenv(EnvJWTAPIID), Stage: getenv(EnvAPIStage)},
 	}
 	for _, a := range strings.Split(getenv(EnvJWTAud), ",") {
 		if a = strings.TrimSpace(a); a != "" {
@@ -77,6 +86,12 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		if u, err := url.Parse(v); v != "" && (err != nil || u.Scheme == "" || u.Host == "") {
 			errs = append(errs, fmt.Errorf("%s=%q: not an absolute URL", name, v))
 		}
+	}
+	if err := c.Origin.validate(); err != nil {
+		errs = append(errs, fmt.Errorf("%s, %s, %s: %w", EnvAPIID, EnvJWTAPIID, EnvAPIStage, err))
+	}
+	if c.JWT.Enabled() != (c.Origin.JWTAPIID != "") {
+		errs = append(errs, fmt.Errorf("%s is required with %s, and only with it", EnvJWTAPIID, EnvJWTIssuer))
 	}
 	if c.JWT.Enabled() {
 		if err := jwtverify.CheckJWKSURL(c.JWT.JWKSURL); err != nil {

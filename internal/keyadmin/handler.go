@@ -77,6 +77,7 @@ type Handler struct {
 	clock      clock.Clock
 	jwt        TokenVerifier
 	adminScope string
+	origin     Origin
 }
 
 // Option configures a Handler.
@@ -100,8 +101,13 @@ func WithTokenVerifier(v TokenVerifier, scope string) Option {
 	}
 }
 
+// WithOrigin sets the REST APIs and the stage the function serves
+// (required): every other event is refused with 403.
+func WithOrigin(o Origin) Option { return func(h *Handler) { h.origin = o } }
+
 // New returns a handler over the service layer. env is the environment
 // this deployment serves: the default wherever a request may name one.
+// WithOrigin is required.
 func New(svc *service.Service, usage UsageReporter, env string, opts ...Option) (*Handler, error) {
 	if svc == nil || usage == nil {
 		return nil, errors.New("keyadmin: a service and a usage reporter are required")
@@ -119,6 +125,9 @@ func New(svc *service.Service, usage UsageReporter, env string, opts ...Option) 
 	}
 	for _, o := range opts {
 		o(h)
+	}
+	if err := h.origin.validate(); err != nil {
+		return nil, fmt.Errorf("keyadmin: origin (WithOrigin): %w", err)
 	}
 	doc, err := Document()
 	if err != nil {
@@ -237,6 +246,9 @@ func (h *Handler) Handle(ctx context.Context, ev events.APIGatewayProxyRequest) 
 	}
 	level := slog.LevelInfo
 	switch {
+	case errors.Is(res.err, ErrForeignOrigin):
+		level = slog.LevelWarn
+		attrs = append(attrs, slog.String("error", res.err.Error()))
 	case resp.StatusCode >= 500:
 		level = slog.LevelError
 		attrs = append(attrs, slog.String("error", errString(res.err)))
@@ -280,7 +292,11 @@ func invalidFields(res result) []string {
 // serve authenticates, routes and validates the request, then runs its
 // operation.
 func (h *Handler) serve(ctx context.Context, ev events.APIGatewayProxyRequest, path string) (result, identity, string) {
-	who, p := h.authenticate(ctx, ev)
+	via, p, err := h.routeOf(ev)
+	if p != nil {
+		return result{problem: p, err: err}, identity{}, ""
+	}
+	who, p := h.authenticate(ctx, ev, via)
 	if p != nil {
 		return result{problem: p}, who, ""
 	}
@@ -461,19 +477,23 @@ type identity struct {
 	method string // "iam" or "jwt"
 }
 
-// authenticate takes the IAM principal API Gateway verified (SigV4), or
-// else verifies a bearer JWT when a verifier is configured. API Gateway
-// fills requestContext.identity itself; a client cannot set it.
-func (h *Handler) authenticate(ctx context.Context, ev events.APIGatewayProxyRequest) (identity, *problem) {
-	id := ev.RequestContext.Identity
-	if id.UserArn != "" {
-		return identity{actor: id.UserArn, method: "iam"}, nil
-	}
-	if id.Caller != "" {
-		return identity{actor: id.Caller, method: "iam"}, nil
-	}
+// authenticate takes, on the IAM API, the IAM principal API Gateway
+// verified (SigV4) and, on the JWT route's API, verifies a bearer JWT when
+// a verifier is configured. API Gateway fills requestContext.identity
+// itself; a client calling through API Gateway cannot set it.
+func (h *Handler) authenticate(ctx context.Context, ev events.APIGatewayProxyRequest, via route) (identity, *problem) {
 	unauthorized := newProblem(http.StatusUnauthorized, "Sign the request with SigV4 (IAM) or send an admin bearer token.")
-	if h.jwt == nil {
+	if via == routeIAM {
+		id := ev.RequestContext.Identity
+		if id.UserArn != "" {
+			return identity{actor: id.UserArn, method: "iam"}, nil
+		}
+		if id.Caller != "" {
+			return identity{actor: id.Caller, method: "iam"}, nil
+		}
+		return identity{}, unauthorized
+	}
+	if via != routeJWT || h.jwt == nil {
 		return identity{}, unauthorized
 	}
 	token, ok := bearerToken(ev)

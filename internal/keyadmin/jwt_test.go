@@ -84,6 +84,16 @@ func TestJWTCallers(t *testing.T) {
 		}
 	})
 
+	t.Run("the JWT route's API never takes an IAM identity", func(t *testing.T) {
+		r := w.do(t, "GET", "/customers", fixture("jwt-list-customers.json"), without("Authorization"), as(operator))
+		r.want(t, http.StatusUnauthorized)
+	})
+
+	t.Run("the IAM API never takes a bearer token", func(t *testing.T) {
+		r := w.do(t, "GET", "/customers", anonymous(), header("Authorization", "Bearer "+admin))
+		r.want(t, http.StatusUnauthorized)
+	})
+
 	t.Run("an IAM identity wins over a bearer token", func(t *testing.T) {
 		r := w.do(t, "POST", "/customers", header("Authorization", "Bearer "+admin), body(`{"id":"iamco","name":"IAM Co"}`))
 		r.want(t, http.StatusCreated)

@@ -56,6 +56,10 @@ func runSuite(m *testing.M) int {
 	return 0
 }
 
+// testOrigin is the APIs the fixtures come from: abcdef1234 (IAM) and
+// ghijk56789 (the JWT route), stage v1.
+var testOrigin = keyadmin.Origin{APIID: "abcdef1234", JWTAPIID: "ghijk56789", Stage: "v1"}
+
 // t0 is when every test world starts (a virtual clock).
 var t0 = time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
 
@@ -219,7 +223,7 @@ func newWorld(t testing.TB, opts ...keyadmin.Option) *world {
 	gwc := gw.Client(t)
 	store := registry.New(db, table, registry.WithClock(clk))
 	svc := service.New(store, service.NewAPIGatewayUsageKeys(gwc), service.WithClock(clk))
-	base := []keyadmin.Option{keyadmin.WithLogger(suite.logger), keyadmin.WithClock(clk)}
+	base := []keyadmin.Option{keyadmin.WithLogger(suite.logger), keyadmin.WithClock(clk), keyadmin.WithOrigin(testOrigin)}
 	h, err := keyadmin.New(svc, service.NewUsageReader(store, gwc), "dev", append(base, opts...)...)
 	if err != nil {
 		t.Fatal(err)

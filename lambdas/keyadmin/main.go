@@ -55,7 +55,7 @@ func build(ctx context.Context, log *slog.Logger) (*keyadmin.Handler, error) {
 	})
 	store := registry.New(db, cfg.Table)
 	svc := service.New(store, service.NewAPIGatewayUsageKeys(apigw))
-	opts := []keyadmin.Option{keyadmin.WithLogger(log)}
+	opts := []keyadmin.Option{keyadmin.WithLogger(log), keyadmin.WithOrigin(cfg.Origin)}
 	if cfg.JWT.Enabled() {
 		// The authorizer's verifier: its background JWKS refresh lives as
 		// long as the execution environment.

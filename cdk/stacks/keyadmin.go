@@ -13,6 +13,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/stagehand-dev/stagehand/cdk/config"
+	"github.com/stagehand-dev/stagehand/internal/keyadmin"
 )
 
 // KeyAdminStage is the stage of the key-admin REST APIs.
@@ -81,6 +82,16 @@ func (ss *SharedStack) newKeyAdmin(cfg *config.Config, asset string, tableKey aw
 			// Bearer-token callers have no IAM identity.
 			principal: awsiam.NewAnyPrincipal(),
 		})
+	}
+	// The function refuses any event whose requestContext does not name
+	// these APIs and their stage (keyadmin.Origin). The Lambda permissions
+	// that LambdaIntegration adds (one per method, principal
+	// apigateway.amazonaws.com, source ARN <api>/<stage>/<method>/<path>,
+	// no test-invoke stage) are the only resource-based grants on it.
+	ss.KeyAdmin.AddEnvironment(jsii.String(keyadmin.EnvAPIID), ss.KeyAdminAPI.RestApiId(), nil)
+	ss.KeyAdmin.AddEnvironment(jsii.String(keyadmin.EnvAPIStage), jsii.String(KeyAdminStage), nil)
+	if ss.KeyAdminJWTAPI != nil {
+		ss.KeyAdmin.AddEnvironment(jsii.String(keyadmin.EnvJWTAPIID), ss.KeyAdminJWTAPI.RestApiId(), nil)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigateway"
 	"github.com/google/go-cmp/cmp"
 
@@ -204,10 +205,13 @@ func TestKeyAdminFunctionGetsItsConfiguration(t *testing.T) {
 				got[k] = render(v)
 			}
 			want := map[string]string{
-				"STAGEHAND_ENV":   name,
-				"STAGEHAND_TABLE": "${" + logicalID(t, sh.Stack, sh.Table) + "}",
+				"STAGEHAND_ENV":      name,
+				"STAGEHAND_TABLE":    "${" + logicalID(t, sh.Stack, sh.Table) + "}",
+				"KEYADMIN_API_ID":    "${" + logicalID(t, sh.Stack, sh.KeyAdminAPI) + "}",
+				"KEYADMIN_API_STAGE": stacks.KeyAdminStage,
 			}
 			if j := env.Config.KeyAdmin.JWT; j != nil {
+				want["KEYADMIN_JWT_API_ID"] = "${" + logicalID(t, sh.Stack, sh.KeyAdminJWTAPI) + "}"
 				want["KEYADMIN_JWT_ISSUER"] = j.Issuer
 				want["KEYADMIN_JWT_JWKS_URL"] = j.JWKSURL
 				want["KEYADMIN_JWT_AUDIENCE"] = strings.Join(j.Audiences, ",")
@@ -225,28 +229,227 @@ func TestKeyAdminFunctionGetsItsConfiguration(t *testing.T) {
 	}
 }
 
-// The Lambda permissions API Gateway needs: one per method, from this
-// API's stage only (no test-invoke stage).
+// Only the key-admin REST APIs can invoke the function: every
+// resource-based permission on it, in any stack of the environment, is for
+// apigateway.amazonaws.com with a source ARN on one of those APIs' stage
+// (one per method, no test-invoke stage); it has no function URL, alias or
+// event source; and no identity policy the app writes may invoke it. The
+// function then refuses any event not naming those APIs and that stage
+// (internal/keyadmin: Origin).
 func TestKeyAdminInvokePermissions(t *testing.T) {
-	env := envs["qa"]
-	sh := env.Shared
-	fn := "${" + logicalID(t, sh.Stack, sh.KeyAdmin) + ".Arn}"
-	var got []string
-	for _, p := range resources(t, sh.Stack, "AWS::Lambda::Permission") {
-		if render(p.Props["FunctionName"]) != fn {
-			continue
+	for _, name := range sortedKeys(envs) {
+		t.Run(name, func(t *testing.T) {
+			// given the environment's stacks and its key-admin function
+			env := envs[name]
+			sh := env.Shared
+			fnID := logicalID(t, sh.Stack, sh.KeyAdmin)
+			refersToFn := func(v any) bool { return strings.Contains(render(v), fnID) }
+			// A pinned environment has its account and region in the ARN.
+			prefix := "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}"
+			if env.Config.Pinned() {
+				prefix = "arn:aws:execute-api:" + env.Config.Region + ":" + env.Config.Account
+			}
+			var want []string
+			for _, api := range keyAdminAPIs(env) {
+				base := "apigateway.amazonaws.com lambda:InvokeFunction " + prefix + ":${" +
+					logicalID(t, sh.Stack, api) + "}/${" + logicalID(t, sh.Stack, api.DeploymentStage()) + "}/*/"
+				want = append(want, base, base+"*")
+			}
+			var got []string
+			for _, st := range env.Stacks() {
+				// when every permission naming the function is read back
+				for _, p := range resources(t, st, "AWS::Lambda::Permission") {
+					if !refersToFn(p.Props["FunctionName"]) {
+						continue
+					}
+					if st != sh.Stack {
+						t.Errorf("%s: permission %s on the key-admin function outside the shared stack", *st.StackName(), p.ID)
+					}
+					for _, extra := range []string{"SourceAccount", "PrincipalOrgID", "FunctionUrlAuthType", "EventSourceToken"} {
+						if _, ok := p.Props[extra]; ok {
+							t.Errorf("permission %s sets %s", p.ID, extra)
+						}
+					}
+					got = append(got, render(p.Props["Principal"])+" "+render(p.Props["Action"])+" "+render(p.Props["SourceArn"]))
+				}
+				// and nothing else can reach it
+				for _, typ := range []string{"AWS::Lambda::Url", "AWS::Lambda::Alias", "AWS::Lambda::EventSourceMapping", "AWS::Lambda::EventInvokeConfig"} {
+					for _, r := range resources(t, st, typ) {
+						if refersToFn(r.Props) {
+							t.Errorf("%s %s refers to the key-admin function", typ, r.ID)
+						}
+					}
+				}
+				for _, pol := range identityPolicies(t, st) {
+					for _, stmt := range pol.statements {
+						if stmt["Effect"] != "Allow" || !invokes(stmt["Action"]) {
+							continue
+						}
+						for _, res := range strsOf(stmt["Resource"]) {
+							if strings.Contains(res, fnID) || res == "*" || strings.HasSuffix(res, ":function:*") {
+								t.Errorf("%s: %s allows lambda:InvokeFunction on %s", *st.StackName(), pol.id, res)
+							}
+						}
+					}
+				}
+			}
+			// then the only grants are API Gateway's, scoped to the APIs' stage
+			sort.Strings(got)
+			sort.Strings(want)
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("permissions (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// policy is the statements of one identity policy in a template.
+type policy struct {
+	id         string
+	statements []map[string]any
+}
+
+// identityPolicies returns the statements of every IAM policy, inline role
+// policy and managed policy of st.
+func identityPolicies(t *testing.T, st awscdk.Stack) []policy {
+	t.Helper()
+	var out []policy
+	add := func(id string, doc any) {
+		p := policy{id: id}
+		list, _ := get(doc, "Statement").([]any)
+		for _, s := range list {
+			if m, ok := s.(map[string]any); ok {
+				p.statements = append(p.statements, m)
+			}
 		}
-		got = append(got, render(p.Props["Principal"])+" "+render(p.Props["SourceArn"]))
+		out = append(out, p)
 	}
-	var want []string
-	for _, api := range keyAdminAPIs(env) {
-		base := "apigateway.amazonaws.com arn:aws:execute-api:eu-west-1:" + env.Config.Account + ":${" + logicalID(t, sh.Stack, api) + "}/${" +
-			logicalID(t, sh.Stack, api.DeploymentStage()) + "}/*/"
-		want = append(want, base, base+"*")
+	for _, typ := range []string{"AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"} {
+		for _, r := range resources(t, st, typ) {
+			add(r.ID, r.Props["PolicyDocument"])
+		}
 	}
-	sort.Strings(got)
-	sort.Strings(want)
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("permissions (-want +got):\n%s", diff)
+	for _, r := range resources(t, st, "AWS::IAM::Role") {
+		inline, _ := r.Props["Policies"].([]any)
+		for _, p := range inline {
+			add(r.ID, get(p, "PolicyDocument"))
+		}
 	}
+	return out
+}
+
+// invokes reports whether an Action value grants lambda:InvokeFunction.
+func invokes(action any) bool {
+	for _, a := range strsOf(action) {
+		switch strings.ToLower(a) {
+		case "*", "lambda:*", "lambda:invoke*", "lambda:invokefunction":
+			return true
+		}
+	}
+	return false
+}
+
+// strsOf renders a string-or-list value (unsorted, tokens rendered).
+func strsOf(v any) []string {
+	if l, ok := v.([]any); ok {
+		out := make([]string, len(l))
+		for i, x := range l {
+			out[i] = render(x)
+		}
+		return out
+	}
+	return []string{render(v)}
+}
+
+// The function's environment names the APIs that integrate with it, and
+// those APIs' methods name the function: no dependency cycle in the shared
+// stack (CloudFormation refuses one only at deploy time).
+func TestKeyAdminSharedStackHasNoDependencyCycle(t *testing.T) {
+	for _, name := range sortedKeys(envs) {
+		t.Run(name, func(t *testing.T) {
+			res, _ := templateJSON(t, envs[name].Shared.Stack)["Resources"].(map[string]any)
+			deps := map[string][]string{}
+			for id, r := range res {
+				deps[id] = references(r, res)
+			}
+			const (
+				unseen = iota
+				open
+				done
+			)
+			state := map[string]int{}
+			var visit func(id string, path []string)
+			visit = func(id string, path []string) {
+				switch state[id] {
+				case open:
+					t.Fatalf("dependency cycle: %s -> %s", strings.Join(path, " -> "), id)
+				case done:
+					return
+				}
+				state[id] = open
+				for _, d := range deps[id] {
+					visit(d, append(path, id))
+				}
+				state[id] = done
+			}
+			for _, id := range sortedKeys(res) {
+				visit(id, nil)
+			}
+		})
+	}
+}
+
+// references lists the resources v refers to (Ref, Fn::GetAtt, DependsOn,
+// ${X} in Fn::Sub).
+func references(v any, res map[string]any) []string {
+	var out []string
+	var walk func(v any)
+	walk = func(v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			for k, e := range x {
+				switch k {
+				case "Ref":
+					if s, ok := e.(string); ok && res[s] != nil {
+						out = append(out, s)
+					}
+				case "Fn::GetAtt":
+					if l, ok := e.([]any); ok && len(l) > 0 {
+						if s, ok := l[0].(string); ok && res[s] != nil {
+							out = append(out, s)
+						}
+					}
+				case "DependsOn":
+					for _, d := range strsOf(e) {
+						if res[d] != nil {
+							out = append(out, d)
+						}
+					}
+				}
+				walk(e)
+			}
+		case []any:
+			for _, e := range x {
+				walk(e)
+			}
+		case string:
+			for rest := x; ; {
+				i := strings.Index(rest, "${")
+				if i < 0 {
+					break
+				}
+				j := strings.IndexByte(rest[i:], '}')
+				if j < 0 {
+					break
+				}
+				name, _, _ := strings.Cut(rest[i+2:i+j], ".")
+				if res[name] != nil {
+					out = append(out, name)
+				}
+				rest = rest[i+j:]
+			}
+		}
+	}
+	walk(v)
+	return out
 }

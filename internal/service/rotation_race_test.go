@@ -213,3 +213,41 @@ func TestRotationRacingExpiry(t *testing.T) {
 		t.Errorf("%d of %d keys do not end at the operator's expiry %v:\n%v", len(lost), n, expireAt, lost)
 	}
 }
+
+// A retried rotation (same idempotency key) whose twin rotates the key
+// between the retry's check for a record and its own read of the key
+// replays the twin's result instead of failing with ErrKeyRotated.
+func TestIdempotentRotationReplaysATwinThatWonMeanwhile(t *testing.T) {
+	ctx := context.Background()
+	client, table := ddbtest.NewTable(t)
+	db := &afterRead{Client: client}
+	retry := service.New(registry.New(db, table), &fakeKeys{})
+	twin := service.New(registry.New(client, table), &fakeKeys{})
+	seedCustomer(t, twin)
+	k, _, err := twin.CreateKey(ctx, service.CreateKeyInput{CustomerID: "acme", Env: "dev", Scopes: []string{"orders:read"}}, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	idem := func() *service.Idempotency {
+		return &service.Idempotency{Key: "rotate-0001", Operation: "rotateKey", Fingerprint: "f"}
+	}
+	var twinNext registry.Key
+	db.mu.Lock()
+	db.pk, db.hook = "KEY#"+k.ID, func() {
+		var err error
+		if _, twinNext, _, _, err = twin.RotateKeyIf(ctx, k.ID, time.Hour, 0, "op", idem()); err != nil {
+			t.Errorf("twin: %v", err)
+		}
+	}
+	db.mu.Unlock()
+
+	_, next, secret, replayed, err := retry.RotateKeyIf(ctx, k.ID, time.Hour, 0, "op", idem())
+	if err != nil {
+		t.Fatalf("retry: %v", err)
+	}
+	got := []any{replayed, next.ID, secret.Plaintext}
+	want := []any{true, twinNext.ID, ""}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("replayed, successor, secret (-want +got):\n%s", diff)
+	}
+}

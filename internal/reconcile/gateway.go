@@ -226,16 +226,19 @@ func (c *Client) StageExists(ctx context.Context, ref registry.StageRef) (bool, 
 	return false, fmt.Errorf("get stage %s: %w", ref, err)
 }
 
-// UpdatePlan sends one UpdateUsagePlan and returns the plan as updated.
+// UpdatePlan sends exactly one UpdateUsagePlan request (the SDK does not
+// retry it) and returns the plan as updated. The caller holds a pacer slot
+// for it: UpdateUsagePlan's quota (one request per 20 s per account) counts
+// every request, so a retry is the caller's, in a slot of its own.
 func (c *Client) UpdatePlan(ctx context.Context, planID string, ops []PatchOp) (UsagePlan, error) {
 	patch := make([]types.PatchOperation, len(ops))
 	for i, o := range ops {
 		patch[i] = types.PatchOperation{Op: types.Op(o.Op), Path: aws.String(o.Path), Value: aws.String(o.Value)}
 	}
 	var out *apigateway.UpdateUsagePlanOutput
-	err := c.call(ctx, "UpdateUsagePlan", func(opt func(*apigateway.Options)) error {
+	err := c.call(ctx, "UpdateUsagePlan", func(func(*apigateway.Options)) error {
 		var err error
-		out, err = c.gw.UpdateUsagePlan(ctx, &apigateway.UpdateUsagePlanInput{UsagePlanId: aws.String(planID), PatchOperations: patch}, opt)
+		out, err = c.gw.UpdateUsagePlan(ctx, &apigateway.UpdateUsagePlanInput{UsagePlanId: aws.String(planID), PatchOperations: patch}, noRetries)
 		return err
 	})
 	if err != nil {
@@ -268,6 +271,10 @@ func (c *Client) DetachKey(ctx context.Context, planID, keyID string) error {
 	}
 	return nil
 }
+
+// noRetries makes a call one request: the SDK's own retryer would send
+// attempts the pacer never saw.
+func noRetries(o *apigateway.Options) { o.Retryer = aws.NopRetryer{} }
 
 // errorCode returns the API error code of err ("" if none).
 func errorCode(err error) string {

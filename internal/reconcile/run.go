@@ -13,6 +13,7 @@ import (
 
 	"github.com/stagehand-dev/stagehand/internal/clock"
 	"github.com/stagehand-dev/stagehand/internal/deployevent"
+	"github.com/stagehand-dev/stagehand/internal/emf"
 	"github.com/stagehand-dev/stagehand/internal/reconcile/pacer"
 	"github.com/stagehand-dev/stagehand/internal/registry"
 )
@@ -433,8 +434,12 @@ func (r *Runner) run(ctx context.Context, deadline time.Time) (Outcome, error) {
 		}
 		res, err := exec.Converge(ctx, desired, st.plans, deadline, hooks)
 		acc = sumCounts(acc, res.Counts)
+		start.FailingPlans = mergeDone(start.FailingPlans, res.FailingPlans)
 		prog.Counts = addCounts(start, acc, client.Stats().Retries)
 		prog.PlansDone = mergeDone(prog.PlansDone, res.PlansDone)
+		if len(res.FailingPlans) > 0 {
+			r.reportFailing(res.FailingPlans)
+		}
 		out.Counts, out.Reads = prog.Counts, client.Stats().Reads()
 		problems = append(problems, res.Problems...)
 		out.Problems = problems
@@ -765,6 +770,7 @@ func addCounts(base registry.DeploymentCounts, c Counts, retries int) registry.D
 		KeysRemoved:  base.KeysRemoved + c.KeysRemoved,
 		Retries:      base.Retries + retries,
 		DurationMS:   base.DurationMS,
+		FailingPlans: slices.Clone(base.FailingPlans),
 	}
 }
 
@@ -775,4 +781,13 @@ func mergeDone(have, more []string) []string {
 		}
 	}
 	return have
+}
+
+// reportFailing makes the usage plans given up by a run visible outside
+// the deployment record: an EMF metric (Stagehand/FailingUsagePlans by
+// Environment, alarmed in the Shared stack) and an error log naming them.
+func (r *Runner) reportFailing(plans []string) {
+	emf.Count(context.Background(), r.log, r.clock.Now(), "usage plans failing", emf.FailingUsagePlans, float64(len(plans)),
+		map[string]string{emf.DimEnvironment: r.env})
+	r.log.Error("usage plans left without the desired stages after repeated failures", "env", r.env, "usagePlans", plans)
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/stagehand-dev/stagehand/internal/clock"
+	"github.com/stagehand-dev/stagehand/internal/iamgrant"
 	"github.com/stagehand-dev/stagehand/internal/registry"
 )
 
@@ -31,6 +32,28 @@ type Gateway interface {
 }
 
 var _ Gateway = (*apigateway.Client)(nil)
+
+// GatewayGrants are the IAM grants of the Gateway calls, kept next to the
+// interface: the deployment and reconcile roles get exactly the grants of
+// Gateway's methods (cdk/stacks derives them by reflection), and a method
+// added to Gateway without a grant here fails the build's tests
+// (iamgrant.Check). Writes are limited to usage plans tagged with the
+// role's environment; a usage plan key inherits its plan's tags for
+// access control.
+var GatewayGrants = iamgrant.Table{
+	"GetUsagePlans":      {Method: "GET", Path: "/usageplans"},
+	"GetUsagePlan":       {Method: "GET", Path: "/usageplans/*"},
+	"GetUsagePlanKeys":   {Method: "GET", Path: "/usageplans/*/keys"},
+	"GetStage":           {Method: "GET", Path: "/restapis/*/stages/*"},
+	"UpdateUsagePlan":    {Method: "PATCH", Path: "/usageplans/*", Scope: iamgrant.EnvResource},
+	"CreateUsagePlanKey": {Method: "POST", Path: "/usageplans/*/keys", Scope: iamgrant.EnvResource},
+	"DeleteUsagePlanKey": {Method: "DELETE", Path: "/usageplans/*/keys/*", Scope: iamgrant.EnvResource},
+	// CreateUsagePlan joins Gateway when the registry owns the usage plans
+	// (issue 11, section 1): a plan is created tagged stagehand:env (the
+	// role's environment) and stagehand:plan, nothing else; creating with
+	// tags is also authorized as apigateway:PUT on the new plan's tags.
+	"CreateUsagePlan": {Method: "POST", Path: "/usageplans", Scope: iamgrant.EnvRequest, TagsPath: "/tags/*usageplans*"},
+}
 
 // pageLimit is the largest page API Gateway serves.
 const pageLimit = 500

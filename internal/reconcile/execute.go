@@ -29,6 +29,7 @@ type Pacer interface {
 	NextAt() time.Time
 	TryAcquire(ctx context.Context) (bool, error)
 	Done(ctx context.Context, at time.Time) error
+	Return(ctx context.Context, at time.Time) error
 }
 
 // Counts are what an execution changed.
@@ -155,7 +156,14 @@ type execution struct {
 	// streak: distinct plans whose updates failed in a row (no success in
 	// between). Five of them is an outage, not one plan's problem.
 	streak map[string]bool
+	// throttles per plan and in a row (429s: see planFailed).
+	throttles       map[string]int
+	throttledInARow int
 }
+
+// maxThrottled bounds the 429s one plan may get in a run, and the 429s in a
+// row the executor accepts before it treats them as an outage.
+const maxThrottled = 20
 
 // Converge applies d to plans (the environment's usage plans, keys unread)
 // until API Gateway matches it or the deadline (zero: none) comes.
@@ -172,7 +180,7 @@ func (e *Executor) Converge(ctx context.Context, d Desired, plans []UsagePlan, d
 	x := &execution{e: e, d: d, plans: slices.Clone(plans), byID: map[string]int{}, deadline: deadline, hooks: hooks,
 		detachPending: map[string]int{}, deferred: map[string]bool{}, lastCheckpoint: e.clock.Now(),
 		fails: map[string]int{}, notBefore: map[string]time.Time{}, reread: map[string]bool{}, failing: map[string]bool{},
-		lastErr: map[string]error{}, streak: map[string]bool{}}
+		lastErr: map[string]error{}, streak: map[string]bool{}, throttles: map[string]int{}}
 	slices.SortFunc(x.plans, func(a, b UsagePlan) int { return strings.Compare(a.ID, b.ID) })
 	x.pos = make([]int, len(x.plans))
 	x.nextPos = len(x.plans)
@@ -427,11 +435,21 @@ func (x *execution) update(ctx context.Context, i int) error {
 	p := x.plans[i]
 	u := StageUpdate(x.d, p)
 	updated, err := e.client.UpdatePlan(ctx, p.ID, u.Ops)
-	if perr := e.pacer.Done(ctx, e.clock.Now()); perr != nil {
+	if errorCode(err) == "TooManyRequestsException" {
+		// Refused, not counted: the slot is free again once the service
+		// says so (a retry claims it like any request).
+		now := e.clock.Now()
+		if perr := e.pacer.Return(ctx, now.Add(max(retryAfter(err), time.Second))); perr != nil {
+			e.log.Warn("pacer return failed", "err", perr)
+		}
+	} else if perr := e.pacer.Done(ctx, e.clock.Now()); perr != nil {
 		e.log.Warn("pacer push failed", "err", perr)
 	}
 	if err == nil || !IsTransient(err) {
 		clear(x.streak)
+	}
+	if errorCode(err) != "TooManyRequestsException" {
+		x.throttledInARow = 0
 	}
 	switch code := errorCode(err); {
 	case err == nil:
@@ -481,13 +499,27 @@ func (x *execution) update(ctx context.Context, i int) error {
 func (x *execution) planFailed(i int, err error) error {
 	e := x.e
 	id := x.plans[i].ID
+	e.client.retry.retries.Add(1)
+	if errorCode(err) == "TooManyRequestsException" {
+		// Throttled: nothing reached the plan and the slot was returned
+		// (update). The plan keeps its place and is tried at the next slot;
+		// throttling is the account's state, not the plan's, so it has a
+		// bound of its own, and as many in a row is an outage.
+		x.throttles[id]++
+		x.throttledInARow++
+		if x.throttledInARow >= maxThrottled {
+			return err
+		}
+		if x.throttles[id] < maxThrottled {
+			e.log.Warn("usage plan update throttled; retried at the next slot", "planId", id, "throttled", x.throttles[id])
+			return nil
+		}
+		x.fails[id] = e.attempts - 1 // give it up below
+	}
 	x.fails[id]++
 	x.lastErr[id] = err
 	x.streak[id] = true
-	e.client.retry.retries.Add(1)
-	if errorCode(err) != "TooManyRequestsException" {
-		x.reread[id] = true // a 5xx or a lost response may hide an applied update
-	}
+	x.reread[id] = true // a 5xx or a lost response may hide an applied update
 	if len(x.streak) >= maxStrikes {
 		return err
 	}

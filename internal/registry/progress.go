@@ -189,6 +189,29 @@ func (s *Store) PushPacerSlot(ctx context.Context, name, holder string, next tim
 	return nil
 }
 
+// ReturnPacerSlot moves the slot's NextAt back from claimed to next
+// (earlier), for a claim whose call the service refused without counting it
+// (throttled). It reports false, changing nothing, when holder no longer
+// holds the slot at claimed (pushed or claimed since).
+func (s *Store) ReturnPacerSlot(ctx context.Context, name, holder string, claimed, next time.Time) (bool, error) {
+	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:           aws.String(s.table),
+		Key:                 pacerKey(name).av(),
+		UpdateExpression:    aws.String("SET nextAtMs = :next, updatedAt = :at"),
+		ConditionExpression: aws.String("holder = :holder AND nextAtMs = :claimed"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":next": avN(next.UnixMilli()), ":holder": avS(holder), ":claimed": avN(claimed.UnixMilli()), ":at": avTime(s.now()),
+		},
+	})
+	if err != nil {
+		if isConditionFailed(err) {
+			return false, nil
+		}
+		return false, fmt.Errorf("return pacer slot %s: %w", name, err)
+	}
+	return true, nil
+}
+
 // ReleaseRun stores p with the lease released, but only if the
 // environment's desired stages are still at stagesVersion (the version the
 // run converged to) and p.Owner still holds the lease. ErrConflict means the

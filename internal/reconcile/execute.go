@@ -50,6 +50,14 @@ type Hooks struct {
 	// CheckpointEvery while working: persist progress, renew the lease. An
 	// error stops the execution.
 	Checkpoint func(ctx context.Context, c Counts, plansDone []string) error
+	// PriorFailures are the failed UpdateUsagePlan requests per plan in
+	// earlier invocations of the same run: such a plan starts behind every
+	// plan that has not failed, with its count (a plan at the bound is
+	// reported again, not retried).
+	PriorFailures map[string]int
+	// OnFailure is called with a plan's failure count after each failed
+	// UpdateUsagePlan (persisted with the next checkpoint).
+	OnFailure func(planID string, failures int)
 }
 
 // Result is how an execution ended.
@@ -189,6 +197,20 @@ func (e *Executor) Converge(ctx context.Context, d Desired, plans []UsagePlan, d
 		x.byID[p.ID] = i
 		if !p.KeysRead {
 			x.toRead = append(x.toRead, i)
+		}
+	}
+	for i := range x.plans { // in id order
+		id := x.plans[i].ID
+		n := hooks.PriorFailures[id]
+		if n <= 0 {
+			continue
+		}
+		x.fails[id] = n
+		x.pos[i] = x.nextPos
+		x.nextPos++
+		x.reread[id] = true
+		if n >= e.attempts {
+			x.giveUp(i, fmt.Sprintf("UpdateUsagePlan failed %d times in earlier invocations of this run", n))
 		}
 	}
 	x.recomputePending()
@@ -523,14 +545,11 @@ func (x *execution) planFailed(i int, err error) error {
 	if len(x.streak) >= maxStrikes {
 		return err
 	}
+	if x.hooks.OnFailure != nil {
+		x.hooks.OnFailure(id, x.fails[id])
+	}
 	if x.fails[id] >= e.attempts {
-		x.failing[id] = true
-		x.pending = slices.DeleteFunc(x.pending, func(j int) bool { return j == i })
-		x.res.FailingPlans = append(x.res.FailingPlans, id)
-		reason := fmt.Sprintf("usage plan %s (tier %s) did not take the stage update: UpdateUsagePlan failed %d times, last: %v", id, x.plans[i].Tier, x.fails[id], err)
-		x.res.Problems = append(x.res.Problems, Problem{PlanID: id, Reason: reason})
-		e.log.Error("usage plan update keeps failing; reported and skipped for this run", "planId", id, "tier", x.plans[i].Tier,
-			"attempts", x.fails[id], "err", err)
+		x.giveUp(i, fmt.Sprintf("UpdateUsagePlan failed %d times, last: %v", x.fails[id], err))
 		return nil
 	}
 	wait := e.backoff << min(x.fails[id]-1, 4)
@@ -540,6 +559,18 @@ func (x *execution) planFailed(i int, err error) error {
 	slices.SortFunc(x.pending, func(a, b int) int { return x.pos[a] - x.pos[b] })
 	e.log.Warn("usage plan update failed; retried after the other plans", "planId", id, "attempt", x.fails[id], "wait", wait.String(), "err", err)
 	return nil
+}
+
+// giveUp stops updating plan i for this run and reports it.
+func (x *execution) giveUp(i int, why string) {
+	id := x.plans[i].ID
+	x.failing[id] = true
+	x.pending = slices.DeleteFunc(x.pending, func(j int) bool { return j == i })
+	x.res.FailingPlans = append(x.res.FailingPlans, id)
+	reason := fmt.Sprintf("usage plan %s (tier %s) did not take the stage update: %s", id, x.plans[i].Tier, why)
+	x.res.Problems = append(x.res.Problems, Problem{PlanID: id, Reason: reason})
+	x.e.log.Error("usage plan update keeps failing; reported and skipped for this run", "planId", id, "tier", x.plans[i].Tier,
+		"attempts", x.fails[id], "why", why)
 }
 
 // reread1 reads plan i again after a failed update that may have taken

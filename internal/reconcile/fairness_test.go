@@ -164,3 +164,52 @@ func TestOneFailingPlanDoesNotStallTheRest(t *testing.T) {
 		})
 	}
 }
+
+// TestFailingPlanBoundSpansContinuations: a run that hands over at each
+// invocation's deadline keeps the failing plan's count in its progress, so
+// the plan gets its bounded tries over the whole run (not per invocation),
+// starts behind the other plans in each continuation, and is reported on
+// the deployment record.
+func TestFailingPlanBoundSpansContinuations(t *testing.T) {
+	const plans = 12
+	w := newWorld(t, worldConfig{plans: plans, customers: plans, live: true})
+	ids := make([]string, 0, plans)
+	for _, id := range w.planOf {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	failing := ids[0]
+	w.emu.FailTarget("UpdateUsagePlan", failing, 503)
+
+	budget := 100 * time.Second // a few slots per invocation
+	out, err := w.runner.Deploy(w.ctx, w.event(2, "green"), w.clk.Now().Add(budget))
+	invocations := 1
+	for ; invocations < 50; invocations++ {
+		msg, ok := w.queue.pop()
+		if !ok {
+			break
+		}
+		w.clk.Advance(msg.delay)
+		out, err = w.runner.Resume(w.ctx, msg.c, w.clk.Now().Add(budget))
+	}
+	requests := w.emu.Calls("UpdateUsagePlan")
+	t.Logf("%d invocations, %d UpdateUsagePlan requests (bound %d)", invocations, requests, plans-1+reconcile.DefaultPlanAttempts)
+	if invocations < 3 {
+		t.Fatalf("%d invocations: the deadline did not split the run", invocations)
+	}
+	if bound := plans - 1 + reconcile.DefaultPlanAttempts; requests > bound {
+		t.Errorf("%d UpdateUsagePlan requests over %d invocations, want <= %d", requests, invocations, bound)
+	}
+	// A continuation that fails the deployment consumes its message (no
+	// error): the record says why.
+	if err != nil || out.Status != reconcile.StatusFailed {
+		t.Errorf("last invocation: %v (outcome %+v), want status failed", err, out)
+	}
+	dep := w.deployment(2)
+	if dep.State != registry.DeploymentFailed || !slices.Equal(dep.Counts.FailingPlans, []string{failing}) {
+		t.Errorf("deployment 2: state %s, failing plans %v, reason %q; want failed, [%s]", dep.State, dep.Counts.FailingPlans, dep.Reason, failing)
+	}
+	if got := w.emu.Applied("UpdateUsagePlan"); got != plans-1 {
+		t.Errorf("%d updates took effect, want %d", got, plans-1)
+	}
+}

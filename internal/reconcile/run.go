@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -388,6 +389,7 @@ func (r *Runner) run(ctx context.Context, deadline time.Time) (Outcome, error) {
 	if prog.Sequence != pending.Sequence || prog.StartedAt.IsZero() || prog.Sequence == 0 {
 		// A new run (not a continuation of the pending deployment's run).
 		prog.Sequence, prog.Counts, prog.PlansDone, prog.Invocations, prog.StartedAt = pending.Sequence, registry.DeploymentCounts{}, nil, 0, r.clock.Now().UTC()
+		prog.PlanFailures = nil
 	}
 	prog.Invocations++
 	if prog.Invocations > r.maxInvoke && pending.Sequence > 0 {
@@ -431,6 +433,13 @@ func (r *Runner) run(ctx context.Context, deadline time.Time) (Outcome, error) {
 				prog.LeaseUntilMS = r.clock.Now().Add(r.leaseTTL).UnixMilli()
 				return r.store.SaveRunProgress(ctx, prog)
 			},
+			PriorFailures: maps.Clone(prog.PlanFailures),
+			OnFailure: func(planID string, failures int) {
+				if prog.PlanFailures == nil {
+					prog.PlanFailures = map[string]int{}
+				}
+				prog.PlanFailures[planID] = failures
+			},
 		}
 		res, err := exec.Converge(ctx, desired, st.plans, deadline, hooks)
 		acc = sumCounts(acc, res.Counts)
@@ -469,6 +478,7 @@ func (r *Runner) run(ctx context.Context, deadline time.Time) (Outcome, error) {
 		}
 		finished := prog
 		finished.Sequence, finished.Counts, finished.PlansDone, finished.Invocations, finished.StartedAt = 0, registry.DeploymentCounts{}, nil, 0, time.Time{}
+		finished.PlanFailures = nil
 		err = r.store.ReleaseRun(ctx, finished, version)
 		if errors.Is(err, registry.ErrConflict) && pass < 5 {
 			r.log.Info("desired stages changed as the run finished; another pass", "env", r.env)

@@ -39,8 +39,11 @@ type RunProgress struct {
 	// continuation) this run has taken so far.
 	Invocations int `dynamodbav:"invocations" json:"invocations"`
 	// PlansDone are the usage plans updated so far by this run.
-	PlansDone []string  `dynamodbav:"plansDone,omitempty" json:"plansDone,omitempty"`
-	UpdatedAt time.Time `dynamodbav:"updatedAt" json:"updatedAt"`
+	PlansDone []string `dynamodbav:"plansDone,omitempty" json:"plansDone,omitempty"`
+	// PlanFailures counts, per usage plan, the failed UpdateUsagePlan
+	// requests of this run so far (its bound spans continuations).
+	PlanFailures map[string]int `dynamodbav:"planFailures,omitempty" json:"planFailures,omitempty"`
+	UpdatedAt    time.Time      `dynamodbav:"updatedAt" json:"updatedAt"`
 }
 
 // LeaseUntil returns LeaseUntilMS as a time.

@@ -7,6 +7,10 @@
 // extracts it from any log line of the function's log group. slog's JSON
 // handler adds "time", "level" and "msg" members, which the format allows.
 // Specification: https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html
+// The functions use Lambda's JSON log format, under which "Lambda does not
+// double-encode any log that is already JSON-encoded"
+// (https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs-logformat.html),
+// so the record reaches CloudWatch Logs as written.
 package emf
 
 import (

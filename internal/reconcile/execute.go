@@ -160,7 +160,6 @@ type execution struct {
 	notBefore map[string]time.Time
 	reread    map[string]bool // re-read before the next try: the failed request may have taken effect
 	failing   map[string]bool
-	lastErr   map[string]error
 	// streak: distinct plans whose updates failed in a row (no success in
 	// between). Five of them is an outage, not one plan's problem.
 	streak map[string]bool
@@ -188,7 +187,7 @@ func (e *Executor) Converge(ctx context.Context, d Desired, plans []UsagePlan, d
 	x := &execution{e: e, d: d, plans: slices.Clone(plans), byID: map[string]int{}, deadline: deadline, hooks: hooks,
 		detachPending: map[string]int{}, deferred: map[string]bool{}, lastCheckpoint: e.clock.Now(),
 		fails: map[string]int{}, notBefore: map[string]time.Time{}, reread: map[string]bool{}, failing: map[string]bool{},
-		lastErr: map[string]error{}, streak: map[string]bool{}, throttles: map[string]int{}}
+		streak: map[string]bool{}, throttles: map[string]int{}}
 	slices.SortFunc(x.plans, func(a, b UsagePlan) int { return strings.Compare(a.ID, b.ID) })
 	x.pos = make([]int, len(x.plans))
 	x.nextPos = len(x.plans)
@@ -223,6 +222,11 @@ func (e *Executor) Converge(ctx context.Context, d Desired, plans []UsagePlan, d
 
 // errHandOver ends the loop at the deadline (not an error for the caller).
 var errHandOver = errors.New("deadline: hand over")
+
+// errOutage wraps the UpdateUsagePlan error that showed an outage (many
+// plans failing in a row, or throttling that does not stop): the run hands
+// over at once (the error stays transient).
+var errOutage = errors.New("API Gateway outage: usage plan updates keep failing")
 
 // recomputePending lists the plans that need a stage update, in queue
 // order (a plan that failed is behind every plan that has not), without the
@@ -383,7 +387,7 @@ func (x *execution) strike(ctx context.Context, err error) error {
 		x.strikes = 0
 		return nil
 	}
-	if !IsTransient(err) || x.strikes >= maxStrikes {
+	if !IsTransient(err) || x.strikes >= maxStrikes || errors.Is(err, errOutage) {
 		return err
 	}
 	x.strikes++
@@ -530,7 +534,7 @@ func (x *execution) planFailed(i int, err error) error {
 		x.throttles[id]++
 		x.throttledInARow++
 		if x.throttledInARow >= maxThrottled {
-			return err
+			return fmt.Errorf("%w: %w", errOutage, err)
 		}
 		if x.throttles[id] < maxThrottled {
 			e.log.Warn("usage plan update throttled; retried at the next slot", "planId", id, "throttled", x.throttles[id])
@@ -539,12 +543,8 @@ func (x *execution) planFailed(i int, err error) error {
 		x.fails[id] = e.attempts - 1 // give it up below
 	}
 	x.fails[id]++
-	x.lastErr[id] = err
 	x.streak[id] = true
 	x.reread[id] = true // a 5xx or a lost response may hide an applied update
-	if len(x.streak) >= maxStrikes {
-		return err
-	}
 	if x.hooks.OnFailure != nil {
 		x.hooks.OnFailure(id, x.fails[id])
 	}
@@ -557,6 +557,18 @@ func (x *execution) planFailed(i int, err error) error {
 	x.pos[i] = x.nextPos
 	x.nextPos++
 	slices.SortFunc(x.pending, func(a, b int) int { return x.pos[a] - x.pos[b] })
+	if len(x.streak) >= maxStrikes {
+		// An outage, not these plans' problem: their failures do not count
+		// toward their bound, and the run hands over.
+		for sid := range x.streak {
+			x.fails[sid]--
+			if x.hooks.OnFailure != nil {
+				x.hooks.OnFailure(sid, x.fails[sid])
+			}
+		}
+		clear(x.streak)
+		return fmt.Errorf("%w: %w", errOutage, err)
+	}
 	e.log.Warn("usage plan update failed; retried after the other plans", "planId", id, "attempt", x.fails[id], "wait", wait.String(), "err", err)
 	return nil
 }

@@ -213,3 +213,26 @@ func TestFailingPlanBoundSpansContinuations(t *testing.T) {
 		t.Errorf("%d updates took effect, want %d", got, plans-1)
 	}
 }
+
+// TestEveryPlanFailingIsAnOutage: when the updates of many different plans
+// fail in a row, no plan is blamed: the run backs off and hands over to a
+// continuation, the deployment stays pending, and the requests stay few.
+func TestEveryPlanFailingIsAnOutage(t *testing.T) {
+	w := newWorld(t, worldConfig{plans: 8, customers: 8, live: true})
+	w.emu.FailNext("UpdateUsagePlan", 1000, 503)
+	out, err := w.runner.Deploy(w.ctx, w.event(2, "green"), time.Time{})
+	requests := w.emu.Calls("UpdateUsagePlan")
+	t.Logf("outage: status %s, %d UpdateUsagePlan requests", out.Status, requests)
+	if err != nil || out.Status != reconcile.StatusContinued {
+		t.Fatalf("run: %v (outcome %+v), want a hand-over", err, out)
+	}
+	if dep := w.deployment(2); dep.State != registry.DeploymentReceived || len(dep.Counts.FailingPlans) != 0 {
+		t.Errorf("deployment 2: state %s, failing plans %v; want still received, none blamed", dep.State, dep.Counts.FailingPlans)
+	}
+	if requests > 12 {
+		t.Errorf("%d UpdateUsagePlan requests in an outage, want <= 12", requests)
+	}
+	if _, ok := w.queue.pop(); !ok {
+		t.Error("no continuation scheduled")
+	}
+}

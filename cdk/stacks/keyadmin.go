@@ -2,7 +2,7 @@ package stacks
 
 import (
 	"fmt"
-	"strings"
+	"reflect"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigateway"
@@ -13,7 +13,9 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/stagehand-dev/stagehand/cdk/config"
+	"github.com/stagehand-dev/stagehand/internal/iamgrant"
 	"github.com/stagehand-dev/stagehand/internal/keyadmin"
+	"github.com/stagehand-dev/stagehand/internal/service"
 )
 
 // KeyAdminStage is the stage of the key-admin REST APIs.
@@ -27,21 +29,6 @@ const KeyAdminStage = "v1"
 var dynamoKeyAdminActions = []string{
 	"dynamodb:ConditionCheckItem", "dynamodb:DeleteItem", "dynamodb:GetItem",
 	"dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem",
-}
-
-// keyAdminControlPlane are the API Gateway calls of internal/service for
-// the key-admin API, per verb: metering keys (CreateApiKey,
-// DeleteApiKey), their usage plan membership (CreateUsagePlanKey,
-// DeleteUsagePlanKey) and usage reports (GetUsage). A path holding
-// "{plan}" is granted once per usage plan of this stack, so the function
-// cannot touch another environment's plans.
-var keyAdminControlPlane = []struct {
-	verb  string
-	paths []string
-}{
-	{"apigateway:POST", []string{"/apikeys", "/usageplans/{plan}/keys"}},
-	{"apigateway:DELETE", []string{"/apikeys/*", "/usageplans/{plan}/keys/*"}},
-	{"apigateway:GET", []string{"/usageplans/{plan}/usage"}},
 }
 
 // newKeyAdmin builds the key administration function and its REST API
@@ -96,63 +83,27 @@ func (ss *SharedStack) newKeyAdmin(cfg *config.Config, asset string, tableKey aw
 }
 
 // grantKeyAdminControlPlane gives the key-admin function exactly the API
-// Gateway calls it makes, on this environment's usage plans.
+// Gateway calls it makes (derived from internal/service's interfaces and
+// service.KeyGrants), on this environment's keys and usage plans.
 func (ss *SharedStack) grantKeyAdminControlPlane(cfg *config.Config) {
 	role := ss.Roles[FnKeyAdmin]
-	var wildcards []string
-	for _, c := range keyAdminControlPlane {
-		var resources []string
-		for _, p := range c.paths {
-			paths := []string{p}
-			if strings.Contains(p, "{plan}") {
-				paths = paths[:0]
-				for _, plan := range cfg.Plans {
-					paths = append(paths, strings.ReplaceAll(p, "{plan}", *ss.UsagePlans[plan.Name].UsagePlanId()))
-				}
-			}
-			for _, path := range paths {
-				resources = append(resources, *apiGatewayArn(ss.Stack, path))
-				if strings.HasSuffix(path, "*") {
-					wildcards = append(wildcards, "Resource::arn:<AWS::Partition>:apigateway:<AWS::Region>::"+ss.nagPath(path))
-				}
-			}
+	var ops [][]iamgrant.Op
+	for _, iface := range []reflect.Type{reflect.TypeFor[service.APIGatewayKeysAPI](), reflect.TypeFor[service.GetUsageAPI]()} {
+		o, err := service.KeyGrants.For(iface)
+		if err != nil {
+			// A method without a grant: iamgrant.Check in internal/service's
+			// tests names it; synthesis fails on the error annotation.
+			awscdk.Annotations_Of(role).AddError(jsii.String(err.Error()))
+			return
 		}
-		role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-			Actions:   jsii.Strings(c.verb),
-			Resources: jsii.Strings(resources...),
-		}))
+		ops = append(ops, o)
 	}
-	// CreateApiKey with tags (internal/service tags each metering key with
-	// its environment and customer) is also authorized as tagging the new
-	// key: apigateway:PUT on /tags/<the key's ARN, URL-encoded>, which API
-	// Gateway checks before the key, or its id, exists. Hence a pattern: any
-	// tagged ARN naming apikeys, and only stagehand's own tag keys.
-	role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-		Actions:   jsii.Strings("apigateway:PUT"),
-		Resources: jsii.Strings(*apiGatewayArn(ss.Stack, keyTagsPath)),
-		Conditions: &map[string]any{
-			"ForAllValues:StringLike": map[string]any{"aws:TagKeys": []string{"stagehand:*"}},
-		},
-	}))
-	wildcards = append(wildcards, "Resource::arn:<AWS::Partition>:apigateway:<AWS::Region>::"+keyTagsPath)
+	wildcards := ss.grantAPIGateway(role, cfg.Env, iamgrant.Statements(ops...))
 	suppress(role, true, suppression{
 		id:        "AwsSolutions-IAM5",
-		reason:    "API Gateway API keys are created at run time (one metering key per customer and environment), so deleting one, removing it from a usage plan or tagging it on creation is addressed by a key id unknown at synth time. The usage plans are this stack's own (no wildcard), and each verb is granted only on the paths its call uses: POST to create keys and plan keys, DELETE to remove them, GET for usage, PUT on API-key tags (stagehand:* tag keys only) for tag-on-create.",
+		reason:    "API Gateway API keys and usage plans are created at run time (one metering key per customer and environment; plans by the registry's owner), so their paths hold ids unknown at synth time. Each verb is granted only on the paths of the calls the function makes (derived from its interfaces): POST /apikeys only with request tags stagehand:env of this environment and stagehand:* tag keys (and apigateway:PUT on API-key tags under the same conditions, which tag-on-create needs); DELETE of keys, and POST/DELETE of usage plan keys, only where the key or the plan carries aws:ResourceTag/stagehand:env of this environment; GET for usage reports.",
 		appliesTo: wildcards,
 	})
-}
-
-// keyTagsPath is the tags resource of every API key: API Gateway names it
-// /tags/ and the key's URL-encoded ARN (arn%3A...%3A%3A%2Fapikeys%2F<id>).
-const keyTagsPath = "/tags/*apikeys*"
-
-// nagPath renders an API Gateway path as cdk-nag prints it in a finding:
-// a usage plan id token becomes <LogicalId>.
-func (ss *SharedStack) nagPath(path string) string {
-	for _, p := range ss.UsagePlans {
-		path = strings.ReplaceAll(path, *p.UsagePlanId(), "<"+ss.logicalID(p)+">")
-	}
-	return path
 }
 
 // keyAdminAPISpec describes one key-admin REST API.

@@ -3,6 +3,8 @@ package stacks
 import (
 	"fmt"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strings"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
@@ -25,6 +27,9 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/stagehand-dev/stagehand/cdk/config"
+	"github.com/stagehand-dev/stagehand/internal/emf"
+	"github.com/stagehand-dev/stagehand/internal/iamgrant"
+	"github.com/stagehand-dev/stagehand/internal/reconcile"
 )
 
 // Environment variable names the Lambda handlers read. They are a contract
@@ -63,18 +68,10 @@ const (
 	TableTTL  = "ttl"
 )
 
-// The API Gateway control-plane verbs the deployment and reconcile
-// functions need: read state, create keys and plan keys, patch plans,
-// remove plan keys. Never a wildcard.
-var apiGatewayVerbs = []string{"apigateway:GET", "apigateway:POST", "apigateway:PATCH", "apigateway:DELETE"}
-
-// apiGatewayPaths are the only API Gateway resources those functions touch.
-var apiGatewayPaths = []string{
-	"/usageplans", "/usageplans/*",
-	"/apikeys", "/apikeys/*",
-	"/restapis/*/stages", "/restapis/*/stages/*",
-	"/tags/*",
-}
+// The API Gateway control-plane grants of the deployment and reconcile
+// functions are derived from the interface their code calls
+// (reconcile.Gateway, with reconcile.GatewayGrants kept next to it): see
+// grantAPIGateway.
 
 // dynamoReadActions are all the authorizer may do on the registry.
 var dynamoReadActions = []string{"dynamodb:GetItem", "dynamodb:Query"}
@@ -228,7 +225,7 @@ func NewSharedStack(scope constructs.Construct, id string, props *SharedStackPro
 	})
 	for _, name := range []string{FnDeployment, FnReconcile} {
 		ss.grantTable(name, tableKey, dynamoReadWriteActions, kmsReadWriteActions, nil)
-		ss.grantControlPlane(name)
+		ss.grantControlPlane(cfg, name)
 	}
 	ss.Deployment.AddEventSource(awslambdaeventsources.NewSqsEventSource(ss.ContinuationQueue, &awslambdaeventsources.SqsEventSourceProps{
 		BatchSize:               jsii.Number(1),
@@ -445,21 +442,17 @@ func (ss *SharedStack) grantTable(name string, key awskms.Key, actions, kmsActio
 
 // grantControlPlane gives a handler the API Gateway and messaging calls
 // the reconciler makes.
-func (ss *SharedStack) grantControlPlane(name string) {
+func (ss *SharedStack) grantControlPlane(cfg *config.Config, name string) {
 	role := ss.Roles[name]
 	stack := ss.Stack
-	resources := make([]string, 0, len(apiGatewayPaths))
-	var wildcards []string
-	for _, p := range apiGatewayPaths {
-		resources = append(resources, *apiGatewayArn(stack, p))
-		if strings.Contains(p, "*") {
-			wildcards = append(wildcards, "Resource::arn:<AWS::Partition>:apigateway:<AWS::Region>::"+p)
-		}
+	ops, err := reconcile.GatewayGrants.For(reflect.TypeFor[reconcile.Gateway]())
+	if err != nil {
+		// A method without a grant: iamgrant.Check in internal/reconcile's
+		// tests names it; synthesis fails on the error annotation.
+		awscdk.Annotations_Of(role).AddError(jsii.String(err.Error()))
+		return
 	}
-	role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-		Actions:   jsii.Strings(apiGatewayVerbs...),
-		Resources: jsii.Strings(resources...),
-	}))
+	wildcards := ss.grantAPIGateway(role, cfg.Env, iamgrant.Statements(ops))
 	role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 		Actions:   jsii.Strings("sqs:SendMessage"),
 		Resources: jsii.Strings(*ss.ContinuationQueue.QueueArn()),
@@ -474,9 +467,32 @@ func (ss *SharedStack) grantControlPlane(name string) {
 	}))
 	suppress(role, true, suppression{
 		id:        "AwsSolutions-IAM5",
-		reason:    "API Gateway control-plane resources are addressed by path: the reconciler reads and patches every usage plan, API key and stage of the environment (their ids are created at run time by the CLI and by each colour's deploy). Verbs are limited to GET, POST, PATCH and DELETE and paths to usage plans, API keys, stages and tags.",
+		reason:    "API Gateway control-plane resources are addressed by path and their ids are created at run time (usage plans by the registry's owner, stages by each colour's deploy, API keys by the key-admin API). Each verb is granted only on the paths of the calls the reconciler makes (derived from its Gateway interface): GET to read usage plans, their keys and stages; PATCH on usage plans and POST/DELETE on usage plan keys only where the plan carries aws:ResourceTag/stagehand:env of this environment (usage plan keys inherit their plan's tags); no write on stages at all.",
 		appliesTo: wildcards,
 	})
+}
+
+// grantAPIGateway adds one statement per API Gateway grant statement to
+// role, with the tag conditions of its scope for env, and returns the
+// cdk-nag appliesTo entries of its wildcard paths.
+func (ss *SharedStack) grantAPIGateway(role awsiam.Role, env string, statements []iamgrant.Statement) []string {
+	var wildcards []string
+	for _, st := range statements {
+		resources := make([]string, 0, len(st.Paths))
+		for _, p := range st.Paths {
+			resources = append(resources, *apiGatewayArn(ss.Stack, p))
+			if strings.Contains(p, "*") {
+				wildcards = append(wildcards, "Resource::arn:<AWS::Partition>:apigateway:<AWS::Region>::"+p)
+			}
+		}
+		props := &awsiam.PolicyStatementProps{Actions: jsii.Strings(st.Action), Resources: jsii.Strings(resources...)}
+		if c := st.Conditions(env); c != nil {
+			props.Conditions = &c
+		}
+		role.AddToPolicy(awsiam.NewPolicyStatement(props))
+	}
+	slices.Sort(wildcards)
+	return slices.Compact(wildcards)
 }
 
 // apiGatewayArn is arn:<partition>:apigateway:<region>::<path>.
@@ -614,6 +630,17 @@ func (ss *SharedStack) newAlarms(cfg *config.Config) {
 	sum := &awscloudwatch.MetricOptions{Period: five, Statistic: jsii.String("Sum")}
 	add("DeploymentErrors", "re-association function errors", ss.Deployment.MetricErrors(sum), 0, 1)
 	add("ReconcileErrors", "reconcile function errors", ss.Reconcile.MetricErrors(sum), 0, 1)
+	// The reconciler's EMF records (internal/emf): a usage plan whose
+	// update kept failing was given up for a run; the deployment record and
+	// `stagehand deploy verify` name it.
+	add("FailingUsagePlans", "usage plans whose UpdateUsagePlan kept failing (see deploy verify / the deployment record)",
+		awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
+			Namespace:     jsii.String(emf.Namespace),
+			MetricName:    jsii.String(emf.FailingUsagePlans),
+			DimensionsMap: &map[string]*string{emf.DimEnvironment: jsii.String(cfg.Env)},
+			Period:        five,
+			Statistic:     jsii.String("Sum"),
+		}), 0, 1)
 	add("AuthorizerErrors", "authorizer function errors (callers get 500/401)", ss.Authorizer.MetricErrors(sum), 0, 1)
 	add("AuthorizerThrottles", "authorizer throttled (callers get 500)", ss.Authorizer.MetricThrottles(sum), 0, 1)
 	add("KeyAdmin5xx", "key-admin API server errors (a function error, timeout or bug; the request id is in the access log)", ss.KeyAdminAPI.MetricServerError(sum), 0, 1)

@@ -2,6 +2,8 @@ package stacks_test
 
 import (
 	"encoding/json"
+	"reflect"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -10,6 +12,9 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/stagehand-dev/stagehand/cdk/stacks"
+	"github.com/stagehand-dev/stagehand/internal/iamgrant"
+	"github.com/stagehand-dev/stagehand/internal/reconcile"
+	"github.com/stagehand-dev/stagehand/internal/service"
 )
 
 func TestUsagePlansFollowConfigAndDeclareNoStages(t *testing.T) {
@@ -362,6 +367,7 @@ func TestAlarmsNotifyTheEncryptedTopic(t *testing.T) {
 		"ContinuationDlqDepth":     "AWS/SQS ApproximateNumberOfMessagesVisible Maximum > 0",
 		"DeploymentErrors":         "AWS/Lambda Errors Sum > 0",
 		"ReconcileErrors":          "AWS/Lambda Errors Sum > 0",
+		"FailingUsagePlans":        "Stagehand FailingUsagePlans Sum > 0",
 		"AuthorizerErrors":         "AWS/Lambda Errors Sum > 0",
 		"AuthorizerThrottles":      "AWS/Lambda Throttles Sum > 0",
 		"AuthorizerP99Latency":     "AWS/Lambda Duration p99 > 500",
@@ -471,28 +477,16 @@ func TestRolePermissions(t *testing.T) {
 	table := "${" + logicalID(t, sh.Stack, sh.Table) + ".Arn}"
 	queue := "${" + logicalID(t, sh.Stack, sh.ContinuationQueue) + ".Arn}"
 	apigw := func(p string) string { return "arn:${AWS::Partition}:apigateway:${AWS::Region}::" + p }
-	controlPlane := "apigateway:DELETE,apigateway:GET,apigateway:PATCH,apigateway:POST on " + strings.Join([]string{
-		apigw("/apikeys"), apigw("/apikeys/*"),
-		apigw("/restapis/*/stages"), apigw("/restapis/*/stages/*"),
-		apigw("/tags/*"), apigw("/usageplans"), apigw("/usageplans/*"),
-	}, " ")
+	// (conditions: TestAPIGatewayGrantsAreDerivedFromTheCalls)
+	controlPlane := []string{
+		"apigateway:DELETE on " + apigw("/usageplans/*/keys/*"),
+		"apigateway:GET on " + strings.Join([]string{apigw("/restapis/*/stages/*"), apigw("/usageplans"), apigw("/usageplans/*"), apigw("/usageplans/*/keys")}, " "),
+		"apigateway:PATCH on " + apigw("/usageplans/*"),
+		"apigateway:POST on " + apigw("/usageplans/*/keys"),
+	}
 	readWrite := "dynamodb:BatchGetItem,dynamodb:BatchWriteItem,dynamodb:ConditionCheckItem,dynamodb:DeleteItem,dynamodb:DescribeTable,dynamodb:GetItem,dynamodb:PutItem,dynamodb:Query,dynamodb:UpdateItem on " + table + " " + table + "/index/*"
 	events := "events:PutEvents on arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/default"
 	consume := "sqs:ChangeMessageVisibility,sqs:DeleteMessage,sqs:GetQueueAttributes,sqs:GetQueueUrl,sqs:ReceiveMessage on " + queue
-	// plans lists first (when set) and <each usage plan of dev><suffix>,
-	// sorted as statementsOf sorts resources.
-	plans := func(first, suffix string) []string {
-		var out []string
-		if first != "" {
-			out = append(out, first)
-		}
-		for _, p := range envs["dev"].Config.Plans {
-			out = append(out, apigw("/usageplans/${"+logicalID(t, sh.Stack, sh.UsagePlans[p.Name])+"}"+suffix))
-		}
-		sort.Strings(out)
-		return out
-	}
-
 	tests := []struct {
 		name string
 		role string
@@ -501,20 +495,21 @@ func TestRolePermissions(t *testing.T) {
 		{"authorizer reads two actions on the table only", stacks.FnAuthorizer, []string{
 			"dynamodb:GetItem,dynamodb:Query on " + table + " " + table + "/index/*",
 		}},
-		{"deployment", stacks.FnDeployment, []string{
-			controlPlane, readWrite, events, consume,
+		{"deployment", stacks.FnDeployment, append([]string{
+			readWrite, events, consume,
 			"sqs:SendMessage on " + queue + " ${" + logicalID(t, sh.Stack, sh.DeploymentDLQ) + ".Arn}",
-		}},
-		{"reconcile", stacks.FnReconcile, []string{
-			controlPlane, readWrite, events,
+		}, controlPlane...)},
+		{"reconcile", stacks.FnReconcile, append([]string{
+			readWrite, events,
 			"sqs:SendMessage on " + queue + " ${" + logicalID(t, sh.Stack, sh.ReconcileDLQ) + ".Arn}",
-		}},
+		}, controlPlane...)},
 		{"key admin: its registry calls on the table and its two indexes, metering keys of this environment's usage plans", stacks.FnKeyAdmin, []string{
 			"dynamodb:ConditionCheckItem,dynamodb:DeleteItem,dynamodb:GetItem,dynamodb:PutItem,dynamodb:Query,dynamodb:UpdateItem on " +
 				table + " " + table + "/index/GSI1 " + table + "/index/GSI2",
-			"apigateway:POST on " + strings.Join(plans(apigw("/apikeys"), "/keys"), " "),
-			"apigateway:DELETE on " + strings.Join(plans(apigw("/apikeys/*"), "/keys/*"), " "),
-			"apigateway:GET on " + strings.Join(plans("", "/usage"), " "),
+			"apigateway:POST on " + apigw("/apikeys"),
+			"apigateway:POST on " + apigw("/usageplans/*/keys"),
+			"apigateway:DELETE on " + apigw("/apikeys/*") + " " + apigw("/usageplans/*/keys/*"),
+			"apigateway:GET on " + apigw("/usageplans/*/usage"),
 			"apigateway:PUT on " + apigw("/tags/*apikeys*"),
 		}},
 	}
@@ -529,27 +524,177 @@ func TestRolePermissions(t *testing.T) {
 	}
 }
 
-// TestKeyAdminTagsOnlyItsOwnTagKeys: creating a metering key with tags is
-// authorized as tagging it (apigateway:PUT on the key's tags resource), and
-// the grant is limited to stagehand's tag keys.
-func TestKeyAdminTagsOnlyItsOwnTagKeys(t *testing.T) {
-	sh := envs["dev"].Shared
-	roleID := logicalID(t, sh.Stack, sh.Roles[stacks.FnKeyAdmin])
-	var found []any
+// apiGatewayStatement is an apigateway:* statement of a policy, rendered.
+type apiGatewayStatement struct {
+	Action    string
+	Resources []string
+	Condition string // JSON ("" for none)
+}
+
+func renderCondition(t *testing.T, c any) string {
+	t.Helper()
+	if c == nil {
+		return ""
+	}
+	b, err := json.Marshal(c) // map keys sorted: a canonical form
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// apiGatewayStatementsOf returns role's apigateway statements in sh.
+func apiGatewayStatementsOf(t *testing.T, sh *stacks.SharedStack, role string) []apiGatewayStatement {
+	t.Helper()
+	roleID := logicalID(t, sh.Stack, sh.Roles[role])
+	var out []apiGatewayStatement
 	for _, p := range resources(t, sh.Stack, "AWS::IAM::Policy") {
-		if diff := cmp.Diff([]string{"${" + roleID + "}"}, strs(p.Props["Roles"])); diff != "" {
+		if !slices.Contains(strs(p.Props["Roles"]), "${"+roleID+"}") {
 			continue
 		}
-		for _, st := range get(p.Props, "PolicyDocument", "Statement").([]any) {
-			sm := st.(map[string]any)
-			if slices.Contains(strs(sm["Action"]), "apigateway:PUT") {
-				found = append(found, sm["Condition"])
+		for _, s := range get(p.Props, "PolicyDocument", "Statement").([]any) {
+			sm := s.(map[string]any)
+			for _, a := range strs(sm["Action"]) {
+				if strings.HasPrefix(a, "apigateway:") {
+					out = append(out, apiGatewayStatement{Action: a, Resources: strs(sm["Resource"]), Condition: renderCondition(t, sm["Condition"])})
+				}
 			}
 		}
 	}
-	want := []any{map[string]any{"ForAllValues:StringLike": map[string]any{"aws:TagKeys": []any{"stagehand:*"}}}}
-	if diff := cmp.Diff(want, found); diff != "" {
-		t.Errorf("apigateway:PUT statements' conditions (-want +got):\n%s", diff)
+	sortStatements(out)
+	return out
+}
+
+func sortStatements(s []apiGatewayStatement) {
+	slices.SortFunc(s, func(a, b apiGatewayStatement) int {
+		return strings.Compare(a.Action+strings.Join(a.Resources, " ")+a.Condition, b.Action+strings.Join(b.Resources, " ")+b.Condition)
+	})
+}
+
+// TestAPIGatewayGrantsAreDerivedFromTheCalls: the API Gateway statements
+// of the deployment, reconcile and key-admin roles are exactly the grants
+// of the methods of the interfaces their code calls (reconcile.Gateway;
+// service.APIGatewayKeysAPI and service.GetUsageAPI), with the tag
+// conditions of this environment, and nothing else. The tables themselves
+// are checked against the SDK's request paths in internal/reconcile and
+// internal/service (iamgrant.Check): a broader grant, a grant the code
+// does not call, or a method without a grant fails one of the three.
+func TestAPIGatewayGrantsAreDerivedFromTheCalls(t *testing.T) {
+	want := func(t *testing.T, env string, table iamgrant.Table, ifaces ...reflect.Type) []apiGatewayStatement {
+		var ops [][]iamgrant.Op
+		for _, iface := range ifaces {
+			o, err := table.For(iface)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ops = append(ops, o)
+		}
+		var out []apiGatewayStatement
+		for _, st := range iamgrant.Statements(ops...) {
+			var res []string
+			for _, p := range st.Paths {
+				res = append(res, "arn:${AWS::Partition}:apigateway:${AWS::Region}::"+p)
+			}
+			sort.Strings(res)
+			var c any
+			if cond := st.Conditions(env); cond != nil {
+				b, _ := json.Marshal(cond)
+				_ = json.Unmarshal(b, &c)
+			}
+			out = append(out, apiGatewayStatement{Action: st.Action, Resources: res, Condition: renderCondition(t, c)})
+		}
+		sortStatements(out)
+		return out
+	}
+	for _, env := range []string{"dev", "prod"} {
+		sh := envs[env].Shared
+		gateway := want(t, env, reconcile.GatewayGrants, reflect.TypeFor[reconcile.Gateway]())
+		keys := want(t, env, service.KeyGrants, reflect.TypeFor[service.APIGatewayKeysAPI](), reflect.TypeFor[service.GetUsageAPI]())
+		for _, tc := range []struct {
+			role string
+			want []apiGatewayStatement
+		}{
+			{stacks.FnDeployment, gateway},
+			{stacks.FnReconcile, gateway},
+			{stacks.FnKeyAdmin, keys},
+			{stacks.FnAuthorizer, nil},
+		} {
+			t.Run(env+"/"+tc.role, func(t *testing.T) {
+				if diff := cmp.Diff(tc.want, apiGatewayStatementsOf(t, sh, tc.role)); diff != "" {
+					t.Errorf("apigateway statements (-derived from the code +granted):\n%s", diff)
+				}
+			})
+		}
+		// Every write is limited to this environment's tagged resources.
+		for _, st := range append(slices.Clone(gateway), keys...) {
+			if st.Action != "apigateway:GET" && !strings.Contains(st.Condition, `"stagehand:env":"`+env+`"`) &&
+				!strings.Contains(st.Condition, `"aws:ResourceTag/stagehand:env":"`+env+`"`) && !strings.Contains(st.Condition, `"aws:RequestTag/stagehand:env":"`+env+`"`) {
+				t.Errorf("%s: %s on %v is not limited to %s's resources: %s", env, st.Action, st.Resources, env, st.Condition)
+			}
+		}
+	}
+}
+
+// iamGlob compiles an IAM resource pattern: * is any run of characters
+// ("/" included), ? any one character.
+func iamGlob(pattern string) *regexp.Regexp {
+	var b strings.Builder
+	b.WriteString("^")
+	for _, r := range pattern {
+		switch r {
+		case '*':
+			b.WriteString(".*")
+		case '?':
+			b.WriteString(".")
+		default:
+			b.WriteString(regexp.QuoteMeta(string(r)))
+		}
+	}
+	b.WriteString("$")
+	return regexp.MustCompile(b.String())
+}
+
+// TestNoRoleMayChangeAStage: no role of any stack may rewrite or delete a
+// stage (PATCH/DELETE on /restapis/*/stages*): one that could would detach
+// any API of the account.
+func TestNoRoleMayChangeAStage(t *testing.T) {
+	checked := 0
+	for _, st := range allStacks() {
+		var docs []map[string]any
+		for _, p := range resources(t, st, "AWS::IAM::Policy") {
+			docs = append(docs, p.Props["PolicyDocument"].(map[string]any))
+		}
+		for _, r := range resources(t, st, "AWS::IAM::Role") {
+			if pols, ok := r.Props["Policies"].([]any); ok {
+				for _, p := range pols {
+					docs = append(docs, p.(map[string]any)["PolicyDocument"].(map[string]any))
+				}
+			}
+		}
+		for _, d := range docs {
+			for _, s := range d["Statement"].([]any) {
+				sm := s.(map[string]any)
+				for _, a := range strs(sm["Action"]) {
+					if !strings.HasPrefix(a, "apigateway:") {
+						continue
+					}
+					checked++
+					if a != "apigateway:PATCH" && a != "apigateway:DELETE" {
+						continue
+					}
+					for _, res := range strs(sm["Resource"]) {
+						for _, stage := range []string{"/restapis/abc123/stages/prod", "/restapis/abc123/stages"} {
+							if iamGlob(res).MatchString("arn:${AWS::Partition}:apigateway:${AWS::Region}::" + stage) {
+								t.Errorf("%s: %s on %s covers %s", *st.StackName(), a, res, stage)
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+	if checked == 0 {
+		t.Error("no apigateway statement found; the walk is broken")
 	}
 }
 

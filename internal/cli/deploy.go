@@ -185,7 +185,20 @@ func verifyOnce(ctx context.Context, app *App, ref registry.StageRef) (reconcile
 		}
 		plans[i].Keys, plans[i].KeysRead = keys, true
 	}
-	return reconcile.Verify(ref, subs, plans), nil
+	rep := reconcile.Verify(ref, subs, plans)
+	// Name the usage plans the reconciler gave up on, from the stage's
+	// deployment record (the latest one, when it is this stage's).
+	latest, err := store.GetLatestDeployment(ctx, app.Env)
+	if err != nil && !errors.Is(err, registry.ErrNotFound) {
+		return reconcile.VerifyReport{}, err
+	}
+	if err == nil && latest.APIID == ref.APIID && latest.Stage == ref.Stage {
+		rep.Deployment, rep.FailingPlans = latest.Sequence, latest.Counts.FailingPlans
+		if latest.State == registry.DeploymentFailed {
+			rep.Reason = latest.Reason
+		}
+	}
+	return rep, nil
 }
 
 func progress(rep reconcile.VerifyReport) string {
@@ -212,6 +225,12 @@ func (a *App) printVerify(rep reconcile.VerifyReport) error {
 		}
 		if len(rep.Unplaced) > 0 {
 			fmt.Fprintf(w, "no usage plan for the tier of: %s\n", listOrDash(rep.Unplaced, 10))
+		}
+		if len(rep.FailingPlans) > 0 {
+			fmt.Fprintf(w, "FAILING usage plans (their update kept failing; deployment %d): %s\n", rep.Deployment, listOrDash(rep.FailingPlans, 10))
+		}
+		if rep.Reason != "" {
+			fmt.Fprintf(w, "deployment %d failed: %s\n", rep.Deployment, rep.Reason)
 		}
 		if rep.OK {
 			fmt.Fprintf(w, "ready: every active customer can call %s\n", rep.Stage)

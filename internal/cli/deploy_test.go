@@ -192,6 +192,21 @@ func TestDeployVerify(t *testing.T) {
 		t.Fatalf("nothing attached: exit %d\n%s", code, out)
 	}
 
+	// The reconciler gave up on pro: verify names it from the record.
+	ctx := context.Background()
+	if _, _, err := w.store.RecordDeployment(ctx, registry.Deployment{Env: "prod", Sequence: 7, APIID: w.apis["green"], Stage: "prod", Colour: "green"}, "test"); err != nil {
+		t.Fatal(err)
+	}
+	reason := "usage plan " + w.plans["pro"] + " (tier pro) did not take the stage update"
+	if _, err := w.store.FinishDeployment(ctx, "prod", 7, registry.DeploymentFailed, reason,
+		registry.DeploymentCounts{FailingPlans: []string{w.plans["pro"]}}, "test"); err != nil {
+		t.Fatal(err)
+	}
+	out, _, code = w.run(t, green...)
+	if want := "FAILING usage plans (their update kept failing; deployment 7): " + w.plans["pro"]; code != 1 || !strings.Contains(out, want) || !strings.Contains(out, reason) {
+		t.Errorf("failing plan not named: exit %d, want %q and the reason in\n%s", code, want, out)
+	}
+
 	// Stage in both plans, key a in basic; b missing from pro.
 	w.addStage(t, "basic", "green")
 	w.addStage(t, "pro", "green")
@@ -217,10 +232,11 @@ func TestDeployVerify(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatal(err)
 	}
-	want := reconcile.VerifyReport{Stage: registry.StageRef{APIID: w.apis["green"], Stage: "prod"}, OK: true, Rows: []reconcile.VerifyRow{
-		{Tier: "basic", PlanID: w.plans["basic"], HasStage: true, Expected: 1, OK: 1},
-		{Tier: "pro", PlanID: w.plans["pro"], HasStage: true, Expected: 1, OK: 1},
-	}}
+	want := reconcile.VerifyReport{Stage: registry.StageRef{APIID: w.apis["green"], Stage: "prod"}, OK: true, Deployment: 7,
+		FailingPlans: []string{w.plans["pro"]}, Reason: reason, Rows: []reconcile.VerifyRow{
+			{Tier: "basic", PlanID: w.plans["basic"], HasStage: true, Expected: 1, OK: 1},
+			{Tier: "pro", PlanID: w.plans["pro"], HasStage: true, Expected: 1, OK: 1},
+		}}
 	if d := cmp.Diff(want, rep); d != "" {
 		t.Errorf("report (-want +got):\n%s", d)
 	}

@@ -126,6 +126,13 @@ type VerifyReport struct {
 	// Unplaced are active customers whose tier has no usage plan.
 	Unplaced []string `json:"unplaced,omitempty"`
 	OK       bool     `json:"ok"`
+	// FailingPlans are the usage plans the reconciler gave up on for the
+	// stage's deployment (its record's counts): their update kept failing.
+	FailingPlans []string `json:"failingPlans,omitempty"`
+	// Deployment is the sequence of the stage's deployment record, Reason
+	// its failure reason (set by the caller; Verify reads no registry).
+	Deployment int64  `json:"deployment,omitempty"`
+	Reason     string `json:"reason,omitempty"`
 }
 
 // Verify checks, from API Gateway's actual state (plans with keys read),

@@ -29,6 +29,7 @@ type Pacer interface {
 	NextAt() time.Time
 	TryAcquire(ctx context.Context) (bool, error)
 	Done(ctx context.Context, at time.Time) error
+	Return(ctx context.Context, at time.Time) error
 }
 
 // Counts are what an execution changed.
@@ -49,6 +50,14 @@ type Hooks struct {
 	// CheckpointEvery while working: persist progress, renew the lease. An
 	// error stops the execution.
 	Checkpoint func(ctx context.Context, c Counts, plansDone []string) error
+	// PriorFailures are the failed UpdateUsagePlan requests per plan in
+	// earlier invocations of the same run: such a plan starts behind every
+	// plan that has not failed, with its count (a plan at the bound is
+	// reported again, not retried).
+	PriorFailures map[string]int
+	// OnFailure is called with a plan's failure count after each failed
+	// UpdateUsagePlan (persisted with the next checkpoint).
+	OnFailure func(planID string, failures int)
 }
 
 // Result is how an execution ended.
@@ -62,6 +71,10 @@ type Result struct {
 	Problems []Problem
 	// PlansDone are the usage plans updated.
 	PlansDone []string
+	// FailingPlans are the usage plans whose UpdateUsagePlan failed
+	// transiently PlanAttempts times: given up for this run and reported
+	// (each also has a Problem), while every other plan went on.
+	FailingPlans []string
 }
 
 // Executor applies a desired state to API Gateway.
@@ -73,6 +86,8 @@ type Executor struct {
 	callBudget time.Duration
 	checkpoint time.Duration
 	maxDetach  int
+	attempts   int
+	backoff    time.Duration
 }
 
 // ExecutorOption configures an Executor.
@@ -89,14 +104,27 @@ func WithCallBudget(d time.Duration) ExecutorOption { return func(e *Executor) {
 // keys unless they are under a quarter of the keys it read (default 100).
 func WithMaxDetach(n int) ExecutorOption { return func(e *Executor) { e.maxDetach = n } }
 
+// DefaultPlanAttempts is how many UpdateUsagePlan requests one usage plan
+// may get in a run before it is reported as failing.
+const DefaultPlanAttempts = 5
+
+// DefaultPlanBackoff is the wait before a failed plan's first retry; it
+// doubles with each failure of that plan (at most 16 times longer).
+const DefaultPlanBackoff = 20 * time.Second
+
+// WithPlanAttempts sets how many UpdateUsagePlan requests one usage plan
+// may get in a run before it is reported as failing (default 5).
+func WithPlanAttempts(n int) ExecutorOption { return func(e *Executor) { e.attempts = n } }
+
 // NewExecutor returns an executor over client, paced by p, on the client's
 // clock.
 func NewExecutor(client *Client, p Pacer, opts ...ExecutorOption) *Executor {
 	e := &Executor{client: client, pacer: p, clock: client.clock, log: slog.New(slog.DiscardHandler),
-		callBudget: 25 * time.Second, checkpoint: 30 * time.Second, maxDetach: 100}
+		callBudget: 25 * time.Second, checkpoint: 30 * time.Second, maxDetach: 100, attempts: DefaultPlanAttempts, backoff: DefaultPlanBackoff}
 	for _, o := range opts {
 		o(e)
 	}
+	e.attempts = max(e.attempts, 1)
 	return e
 }
 
@@ -122,7 +150,27 @@ type execution struct {
 	res            Result
 	lastCheckpoint time.Time
 	strikes        int
+
+	// Fairness of plan updates: a plan whose update failed goes to the
+	// back of the queue (pos) and waits (notBefore) before its next try;
+	// after attempts failures it is given up for this run (failing).
+	pos       []int // queue position per plan index
+	nextPos   int
+	fails     map[string]int
+	notBefore map[string]time.Time
+	reread    map[string]bool // re-read before the next try: the failed request may have taken effect
+	failing   map[string]bool
+	// streak: distinct plans whose updates failed in a row (no success in
+	// between). Five of them is an outage, not one plan's problem.
+	streak map[string]bool
+	// throttles per plan and in a row (429s: see planFailed).
+	throttles       map[string]int
+	throttledInARow int
 }
+
+// maxThrottled bounds the 429s one plan may get in a run, and the 429s in a
+// row the executor accepts before it treats them as an outage.
+const maxThrottled = 20
 
 // Converge applies d to plans (the environment's usage plans, keys unread)
 // until API Gateway matches it or the deadline (zero: none) comes.
@@ -137,12 +185,31 @@ type execution struct {
 func (e *Executor) Converge(ctx context.Context, d Desired, plans []UsagePlan, deadline time.Time, hooks Hooks) (Result, error) {
 	d.index()
 	x := &execution{e: e, d: d, plans: slices.Clone(plans), byID: map[string]int{}, deadline: deadline, hooks: hooks,
-		detachPending: map[string]int{}, deferred: map[string]bool{}, lastCheckpoint: e.clock.Now()}
+		detachPending: map[string]int{}, deferred: map[string]bool{}, lastCheckpoint: e.clock.Now(),
+		fails: map[string]int{}, notBefore: map[string]time.Time{}, reread: map[string]bool{}, failing: map[string]bool{},
+		streak: map[string]bool{}, throttles: map[string]int{}}
 	slices.SortFunc(x.plans, func(a, b UsagePlan) int { return strings.Compare(a.ID, b.ID) })
+	x.pos = make([]int, len(x.plans))
+	x.nextPos = len(x.plans)
 	for i, p := range x.plans {
+		x.pos[i] = i
 		x.byID[p.ID] = i
 		if !p.KeysRead {
 			x.toRead = append(x.toRead, i)
+		}
+	}
+	for i := range x.plans { // in id order
+		id := x.plans[i].ID
+		n := hooks.PriorFailures[id]
+		if n <= 0 {
+			continue
+		}
+		x.fails[id] = n
+		x.pos[i] = x.nextPos
+		x.nextPos++
+		x.reread[id] = true
+		if n >= e.attempts {
+			x.giveUp(i, fmt.Sprintf("UpdateUsagePlan failed %d times in earlier invocations of this run", n))
 		}
 	}
 	x.recomputePending()
@@ -156,16 +223,25 @@ func (e *Executor) Converge(ctx context.Context, d Desired, plans []UsagePlan, d
 // errHandOver ends the loop at the deadline (not an error for the caller).
 var errHandOver = errors.New("deadline: hand over")
 
+// errOutage wraps the UpdateUsagePlan error that showed an outage (many
+// plans failing in a row, or throttling that does not stop): the run hands
+// over at once (the error stays transient).
+var errOutage = errors.New("API Gateway outage: usage plan updates keep failing")
+
+// recomputePending lists the plans that need a stage update, in queue
+// order (a plan that failed is behind every plan that has not), without the
+// plans given up for this run.
 func (x *execution) recomputePending() {
 	x.pending = x.pending[:0]
 	for i, p := range x.plans {
-		if len(StageUpdate(x.d, p).Ops) > 0 {
+		if !x.failing[p.ID] && len(StageUpdate(x.d, p).Ops) > 0 {
 			x.pending = append(x.pending, i)
 		}
 	}
+	slices.SortFunc(x.pending, func(a, b int) int { return x.pos[a] - x.pos[b] })
 }
 
-// ready reports whether plan i may be updated now.
+// ready reports whether plan i may be updated (its backoff aside).
 func (x *execution) ready(i int) bool {
 	p := x.plans[i]
 	if !p.KeysRead || x.detachPending[p.ID] > 0 {
@@ -174,13 +250,24 @@ func (x *execution) ready(i int) bool {
 	return !x.deferred[p.ID] || (len(x.toRead) == 0 && len(x.detach) == 0)
 }
 
-func (x *execution) candidate() int {
+// candidate is the first plan in queue order that may be updated now, or
+// -1 and, when a plan only waits for its backoff, the earliest time one is
+// due (zero otherwise).
+func (x *execution) candidate(now time.Time) (int, time.Time) {
+	var due time.Time
 	for _, i := range x.pending {
-		if x.ready(i) {
-			return i
+		if !x.ready(i) {
+			continue
+		}
+		at := x.notBefore[x.plans[i].ID]
+		if !now.Before(at) {
+			return i, time.Time{}
+		}
+		if due.IsZero() || at.Before(due) {
+			due = at
 		}
 	}
-	return -1
+	return -1, due
 }
 
 func (x *execution) loop(ctx context.Context) error {
@@ -196,9 +283,21 @@ func (x *execution) loop(ctx context.Context) error {
 		if len(x.toRead) == 0 && len(x.detach) == 0 && !x.attachBuilt {
 			x.buildAttaches()
 		}
-		cand := x.candidate()
+		cand, due := x.candidate(now)
 		budgetAt := e.client.ReadyAt(now)
 		canCall := !budgetAt.After(now)
+
+		// 0. A plan whose last request failed in a way that may have taken
+		// effect is read again before it uses a slot.
+		if cand >= 0 && x.reread[x.plans[cand].ID] && canCall {
+			if x.pastDeadline(now) {
+				return x.handOver(ctx, now)
+			}
+			if err := x.strike(ctx, x.reread1(ctx, cand)); err != nil {
+				return err
+			}
+			continue
+		}
 
 		// 1. The bottleneck first: an update whose slot has come.
 		if cand >= 0 && !now.Before(e.pacer.NextAt()) && canCall {
@@ -242,7 +341,14 @@ func (x *execution) loop(ctx context.Context) error {
 			continue
 		}
 
-		// 3. Nothing but updates waiting for their slot, or nothing at all.
+		// 3. Nothing but updates waiting for their slot or their backoff,
+		// or nothing at all.
+		if cand < 0 && !due.IsZero() {
+			if err := x.sleepUntil(ctx, now, due); err != nil {
+				return err
+			}
+			continue
+		}
 		if cand < 0 {
 			if len(x.pending) > 0 {
 				// Only deferred plans remain and nothing can make them ready.
@@ -281,7 +387,7 @@ func (x *execution) strike(ctx context.Context, err error) error {
 		x.strikes = 0
 		return nil
 	}
-	if !IsTransient(err) || x.strikes >= maxStrikes {
+	if !IsTransient(err) || x.strikes >= maxStrikes || errors.Is(err, errOutage) {
 		return err
 	}
 	x.strikes++
@@ -355,8 +461,21 @@ func (x *execution) update(ctx context.Context, i int) error {
 	p := x.plans[i]
 	u := StageUpdate(x.d, p)
 	updated, err := e.client.UpdatePlan(ctx, p.ID, u.Ops)
-	if perr := e.pacer.Done(ctx, e.clock.Now()); perr != nil {
+	if errorCode(err) == "TooManyRequestsException" {
+		// Refused, not counted: the slot is free again once the service
+		// says so (a retry claims it like any request).
+		now := e.clock.Now()
+		if perr := e.pacer.Return(ctx, now.Add(max(retryAfter(err), time.Second))); perr != nil {
+			e.log.Warn("pacer return failed", "err", perr)
+		}
+	} else if perr := e.pacer.Done(ctx, e.clock.Now()); perr != nil {
 		e.log.Warn("pacer push failed", "err", perr)
+	}
+	if err == nil || !IsTransient(err) {
+		clear(x.streak)
+	}
+	if errorCode(err) != "TooManyRequestsException" {
+		x.throttledInARow = 0
 	}
 	switch code := errorCode(err); {
 	case err == nil:
@@ -391,9 +510,99 @@ func (x *execution) update(ctx context.Context, i int) error {
 		return nil
 	case code == "BadRequestException" || code == "LimitExceededException":
 		return fmt.Errorf("%w: %w", ErrRejected, err)
+	case IsTransient(err):
+		return x.planFailed(i, err)
 	default:
 		return err
 	}
+}
+
+// planFailed handles a transient failure of plan i's update: the plan goes
+// to the back of the queue and waits a backoff (doubling per failure)
+// before its next try, so every other plan goes on; after e.attempts
+// failures it is given up for this run and reported. Failures of many
+// different plans in a row are an outage: the run stops (and hands over).
+func (x *execution) planFailed(i int, err error) error {
+	e := x.e
+	id := x.plans[i].ID
+	e.client.retry.retries.Add(1)
+	if errorCode(err) == "TooManyRequestsException" {
+		// Throttled: nothing reached the plan and the slot was returned
+		// (update). The plan keeps its place and is tried at the next slot;
+		// throttling is the account's state, not the plan's, so it has a
+		// bound of its own, and as many in a row is an outage.
+		x.throttles[id]++
+		x.throttledInARow++
+		if x.throttledInARow >= maxThrottled {
+			return fmt.Errorf("%w: %w", errOutage, err)
+		}
+		if x.throttles[id] < maxThrottled {
+			e.log.Warn("usage plan update throttled; retried at the next slot", "planId", id, "throttled", x.throttles[id])
+			return nil
+		}
+		x.fails[id] = e.attempts - 1 // give it up below
+	}
+	x.fails[id]++
+	x.streak[id] = true
+	x.reread[id] = true // a 5xx or a lost response may hide an applied update
+	if x.hooks.OnFailure != nil {
+		x.hooks.OnFailure(id, x.fails[id])
+	}
+	if x.fails[id] >= e.attempts {
+		x.giveUp(i, fmt.Sprintf("UpdateUsagePlan failed %d times, last: %v", x.fails[id], err))
+		return nil
+	}
+	wait := e.backoff << min(x.fails[id]-1, 4)
+	x.notBefore[id] = e.clock.Now().Add(wait)
+	x.pos[i] = x.nextPos
+	x.nextPos++
+	slices.SortFunc(x.pending, func(a, b int) int { return x.pos[a] - x.pos[b] })
+	if len(x.streak) >= maxStrikes {
+		// An outage, not these plans' problem: their failures do not count
+		// toward their bound, and the run hands over.
+		for sid := range x.streak {
+			x.fails[sid]--
+			if x.hooks.OnFailure != nil {
+				x.hooks.OnFailure(sid, x.fails[sid])
+			}
+		}
+		clear(x.streak)
+		return fmt.Errorf("%w: %w", errOutage, err)
+	}
+	e.log.Warn("usage plan update failed; retried after the other plans", "planId", id, "attempt", x.fails[id], "wait", wait.String(), "err", err)
+	return nil
+}
+
+// giveUp stops updating plan i for this run and reports it.
+func (x *execution) giveUp(i int, why string) {
+	id := x.plans[i].ID
+	x.failing[id] = true
+	x.pending = slices.DeleteFunc(x.pending, func(j int) bool { return j == i })
+	x.res.FailingPlans = append(x.res.FailingPlans, id)
+	reason := fmt.Sprintf("usage plan %s (tier %s) did not take the stage update: %s", id, x.plans[i].Tier, why)
+	x.res.Problems = append(x.res.Problems, Problem{PlanID: id, Reason: reason})
+	x.e.log.Error("usage plan update keeps failing; reported and skipped for this run", "planId", id, "tier", x.plans[i].Tier,
+		"attempts", x.fails[id], "why", why)
+}
+
+// reread1 reads plan i again after a failed update that may have taken
+// effect; if it did, the plan is done without another request.
+func (x *execution) reread1(ctx context.Context, i int) error {
+	e := x.e
+	p := x.plans[i]
+	fresh, err := e.client.ReadPlan(ctx, p.ID)
+	if err != nil {
+		return err
+	}
+	delete(x.reread, p.ID)
+	fresh.Tier, fresh.Keys, fresh.KeysRead = p.Tier, p.Keys, p.KeysRead
+	if len(StageUpdate(x.d, fresh).Ops) == 0 {
+		x.applied(i, fresh)
+		e.log.Info("usage plan already updated (a failed request took effect)", "planId", p.ID)
+		return nil
+	}
+	x.plans[i].Stages = fresh.Stages
+	return nil
 }
 
 func (x *execution) applied(i int, updated UsagePlan) {

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/stagehand-dev/stagehand/internal/clock"
+	"github.com/stagehand-dev/stagehand/internal/iamgrant"
 	"github.com/stagehand-dev/stagehand/internal/registry"
 )
 
@@ -31,6 +32,28 @@ type Gateway interface {
 }
 
 var _ Gateway = (*apigateway.Client)(nil)
+
+// GatewayGrants are the IAM grants of the Gateway calls, kept next to the
+// interface: the deployment and reconcile roles get exactly the grants of
+// Gateway's methods (cdk/stacks derives them by reflection), and a method
+// added to Gateway without a grant here fails the build's tests
+// (iamgrant.Check). Writes are limited to usage plans tagged with the
+// role's environment; a usage plan key inherits its plan's tags for
+// access control.
+var GatewayGrants = iamgrant.Table{
+	"GetUsagePlans":      {Method: "GET", Path: "/usageplans"},
+	"GetUsagePlan":       {Method: "GET", Path: "/usageplans/*"},
+	"GetUsagePlanKeys":   {Method: "GET", Path: "/usageplans/*/keys"},
+	"GetStage":           {Method: "GET", Path: "/restapis/*/stages/*"},
+	"UpdateUsagePlan":    {Method: "PATCH", Path: "/usageplans/*", Scope: iamgrant.EnvResource},
+	"CreateUsagePlanKey": {Method: "POST", Path: "/usageplans/*/keys", Scope: iamgrant.EnvResource},
+	"DeleteUsagePlanKey": {Method: "DELETE", Path: "/usageplans/*/keys/*", Scope: iamgrant.EnvResource},
+	// CreateUsagePlan joins Gateway when the registry owns the usage plans
+	// (issue 11, section 1): a plan is created tagged stagehand:env (the
+	// role's environment) and stagehand:plan, nothing else; creating with
+	// tags is also authorized as apigateway:PUT on the new plan's tags.
+	"CreateUsagePlan": {Method: "POST", Path: "/usageplans", Scope: iamgrant.EnvRequest, TagsPath: "/tags/*usageplans*"},
+}
 
 // pageLimit is the largest page API Gateway serves.
 const pageLimit = 500
@@ -226,16 +249,19 @@ func (c *Client) StageExists(ctx context.Context, ref registry.StageRef) (bool, 
 	return false, fmt.Errorf("get stage %s: %w", ref, err)
 }
 
-// UpdatePlan sends one UpdateUsagePlan and returns the plan as updated.
+// UpdatePlan sends exactly one UpdateUsagePlan request (the SDK does not
+// retry it) and returns the plan as updated. The caller holds a pacer slot
+// for it: UpdateUsagePlan's quota (one request per 20 s per account) counts
+// every request, so a retry is the caller's, in a slot of its own.
 func (c *Client) UpdatePlan(ctx context.Context, planID string, ops []PatchOp) (UsagePlan, error) {
 	patch := make([]types.PatchOperation, len(ops))
 	for i, o := range ops {
 		patch[i] = types.PatchOperation{Op: types.Op(o.Op), Path: aws.String(o.Path), Value: aws.String(o.Value)}
 	}
 	var out *apigateway.UpdateUsagePlanOutput
-	err := c.call(ctx, "UpdateUsagePlan", func(opt func(*apigateway.Options)) error {
+	err := c.call(ctx, "UpdateUsagePlan", func(func(*apigateway.Options)) error {
 		var err error
-		out, err = c.gw.UpdateUsagePlan(ctx, &apigateway.UpdateUsagePlanInput{UsagePlanId: aws.String(planID), PatchOperations: patch}, opt)
+		out, err = c.gw.UpdateUsagePlan(ctx, &apigateway.UpdateUsagePlanInput{UsagePlanId: aws.String(planID), PatchOperations: patch}, noRetries)
 		return err
 	})
 	if err != nil {
@@ -268,6 +294,10 @@ func (c *Client) DetachKey(ctx context.Context, planID, keyID string) error {
 	}
 	return nil
 }
+
+// noRetries makes a call one request: the SDK's own retryer would send
+// attempts the pacer never saw.
+func noRetries(o *apigateway.Options) { o.Retryer = aws.NopRetryer{} }
 
 // errorCode returns the API error code of err ("" if none).
 func errorCode(err error) string {

@@ -48,6 +48,18 @@ func TestRetriesSleepOnTheClock(t *testing.T) {
 			wantErr: true, transient: true, wantRetries: 7,
 		},
 		{
+			name:  "UpdateUsagePlan is one request: the SDK never retries it (the executor does, in a pacer slot of its own)",
+			fault: func(e *apigw.Emulator) { e.FailNext("UpdateUsagePlan", 1, 503) },
+			call: func(w *world, c *reconcile.Client) error {
+				_, err := c.UpdatePlan(w.ctx, w.planOf["tier000"], []reconcile.PatchOp{{Op: "add", Path: "/apiStages", Value: w.ref("blue").String()}})
+				if n := w.emu.Calls("UpdateUsagePlan"); n != 1 {
+					w.t.Errorf("%d UpdateUsagePlan requests, want 1", n)
+				}
+				return err
+			},
+			wantErr: true, transient: true, wantRetries: 0,
+		},
+		{
 			name: "an account limit is not retried",
 			call: func(w *world, c *reconcile.Client) error {
 				if err := c.AttachKey(w.ctx, w.planOf["tier000"], w.customers[0].keyID); err != nil {

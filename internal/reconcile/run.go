@@ -7,12 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/stagehand-dev/stagehand/internal/clock"
 	"github.com/stagehand-dev/stagehand/internal/deployevent"
+	"github.com/stagehand-dev/stagehand/internal/emf"
 	"github.com/stagehand-dev/stagehand/internal/reconcile/pacer"
 	"github.com/stagehand-dev/stagehand/internal/registry"
 )
@@ -387,6 +389,7 @@ func (r *Runner) run(ctx context.Context, deadline time.Time) (Outcome, error) {
 	if prog.Sequence != pending.Sequence || prog.StartedAt.IsZero() || prog.Sequence == 0 {
 		// A new run (not a continuation of the pending deployment's run).
 		prog.Sequence, prog.Counts, prog.PlansDone, prog.Invocations, prog.StartedAt = pending.Sequence, registry.DeploymentCounts{}, nil, 0, r.clock.Now().UTC()
+		prog.PlanFailures = nil
 	}
 	prog.Invocations++
 	if prog.Invocations > r.maxInvoke && pending.Sequence > 0 {
@@ -430,11 +433,22 @@ func (r *Runner) run(ctx context.Context, deadline time.Time) (Outcome, error) {
 				prog.LeaseUntilMS = r.clock.Now().Add(r.leaseTTL).UnixMilli()
 				return r.store.SaveRunProgress(ctx, prog)
 			},
+			PriorFailures: maps.Clone(prog.PlanFailures),
+			OnFailure: func(planID string, failures int) {
+				if prog.PlanFailures == nil {
+					prog.PlanFailures = map[string]int{}
+				}
+				prog.PlanFailures[planID] = failures
+			},
 		}
 		res, err := exec.Converge(ctx, desired, st.plans, deadline, hooks)
 		acc = sumCounts(acc, res.Counts)
+		start.FailingPlans = mergeDone(start.FailingPlans, res.FailingPlans)
 		prog.Counts = addCounts(start, acc, client.Stats().Retries)
 		prog.PlansDone = mergeDone(prog.PlansDone, res.PlansDone)
+		if len(res.FailingPlans) > 0 {
+			r.reportFailing(res.FailingPlans)
+		}
 		out.Counts, out.Reads = prog.Counts, client.Stats().Reads()
 		problems = append(problems, res.Problems...)
 		out.Problems = problems
@@ -464,6 +478,7 @@ func (r *Runner) run(ctx context.Context, deadline time.Time) (Outcome, error) {
 		}
 		finished := prog
 		finished.Sequence, finished.Counts, finished.PlansDone, finished.Invocations, finished.StartedAt = 0, registry.DeploymentCounts{}, nil, 0, time.Time{}
+		finished.PlanFailures = nil
 		err = r.store.ReleaseRun(ctx, finished, version)
 		if errors.Is(err, registry.ErrConflict) && pass < 5 {
 			r.log.Info("desired stages changed as the run finished; another pass", "env", r.env)
@@ -765,6 +780,7 @@ func addCounts(base registry.DeploymentCounts, c Counts, retries int) registry.D
 		KeysRemoved:  base.KeysRemoved + c.KeysRemoved,
 		Retries:      base.Retries + retries,
 		DurationMS:   base.DurationMS,
+		FailingPlans: slices.Clone(base.FailingPlans),
 	}
 }
 
@@ -775,4 +791,13 @@ func mergeDone(have, more []string) []string {
 		}
 	}
 	return have
+}
+
+// reportFailing makes the usage plans given up by a run visible outside
+// the deployment record: an EMF metric (Stagehand/FailingUsagePlans by
+// Environment, alarmed in the Shared stack) and an error log naming them.
+func (r *Runner) reportFailing(plans []string) {
+	emf.Count(context.Background(), r.log, r.clock.Now(), "usage plans failing", emf.FailingUsagePlans, float64(len(plans)),
+		map[string]string{emf.DimEnvironment: r.env})
+	r.log.Error("usage plans left without the desired stages after repeated failures", "env", r.env, "usagePlans", plans)
 }

@@ -202,6 +202,9 @@ type DeploymentCounts struct {
 	KeysRemoved  int   `dynamodbav:"keysRemoved" json:"keysRemoved"`
 	Retries      int   `dynamodbav:"retries" json:"retries"`
 	DurationMS   int64 `dynamodbav:"durationMs" json:"durationMs"`
+	// FailingPlans are the usage plans whose update kept failing past the
+	// reconciler's bound in this run: reported, not waited for.
+	FailingPlans []string `dynamodbav:"failingPlans,omitempty" json:"failingPlans,omitempty"`
 }
 
 // Deployment is one record per deploy event.

@@ -39,8 +39,11 @@ type RunProgress struct {
 	// continuation) this run has taken so far.
 	Invocations int `dynamodbav:"invocations" json:"invocations"`
 	// PlansDone are the usage plans updated so far by this run.
-	PlansDone []string  `dynamodbav:"plansDone,omitempty" json:"plansDone,omitempty"`
-	UpdatedAt time.Time `dynamodbav:"updatedAt" json:"updatedAt"`
+	PlansDone []string `dynamodbav:"plansDone,omitempty" json:"plansDone,omitempty"`
+	// PlanFailures counts, per usage plan, the failed UpdateUsagePlan
+	// requests of this run so far (its bound spans continuations).
+	PlanFailures map[string]int `dynamodbav:"planFailures,omitempty" json:"planFailures,omitempty"`
+	UpdatedAt    time.Time      `dynamodbav:"updatedAt" json:"updatedAt"`
 }
 
 // LeaseUntil returns LeaseUntilMS as a time.
@@ -187,6 +190,29 @@ func (s *Store) PushPacerSlot(ctx context.Context, name, holder string, next tim
 		return fmt.Errorf("push pacer slot %s: %w", name, err)
 	}
 	return nil
+}
+
+// ReturnPacerSlot moves the slot's NextAt back from claimed to next
+// (earlier), for a claim whose call the service refused without counting it
+// (throttled). It reports false, changing nothing, when holder no longer
+// holds the slot at claimed (pushed or claimed since).
+func (s *Store) ReturnPacerSlot(ctx context.Context, name, holder string, claimed, next time.Time) (bool, error) {
+	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:           aws.String(s.table),
+		Key:                 pacerKey(name).av(),
+		UpdateExpression:    aws.String("SET nextAtMs = :next, updatedAt = :at"),
+		ConditionExpression: aws.String("holder = :holder AND nextAtMs = :claimed"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":next": avN(next.UnixMilli()), ":holder": avS(holder), ":claimed": avN(claimed.UnixMilli()), ":at": avTime(s.now()),
+		},
+	})
+	if err != nil {
+		if isConditionFailed(err) {
+			return false, nil
+		}
+		return false, fmt.Errorf("return pacer slot %s: %w", name, err)
+	}
+	return true, nil
 }
 
 // ReleaseRun stores p with the lease released, but only if the

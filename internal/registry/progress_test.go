@@ -142,6 +142,31 @@ func TestPacerSlot(t *testing.T) {
 	if !slot.NextAt().Equal(t0.Add(45*time.Second)) || slot.Holder != "b" {
 		t.Errorf("slot after push = %+v", slot)
 	}
+
+	// Returning a throttled claim: only its holder, only at the claimed time.
+	returns := []struct {
+		name    string
+		holder  string
+		claimed time.Time
+		want    bool
+		wantAt  time.Time
+	}{
+		{name: "another holder", holder: "a", claimed: t0.Add(45 * time.Second), want: false, wantAt: t0.Add(45 * time.Second)},
+		{name: "a stale claim time", holder: "b", claimed: t0.Add(40 * time.Second), want: false, wantAt: t0.Add(45 * time.Second)},
+		{name: "the holder at its claim", holder: "b", claimed: t0.Add(45 * time.Second), want: true, wantAt: t0.Add(27 * time.Second)},
+	}
+	for _, r := range returns {
+		t.Run("return: "+r.name, func(t *testing.T) {
+			ok, err := s.ReturnPacerSlot(ctx, name, r.holder, r.claimed, t0.Add(27*time.Second))
+			if err != nil || ok != r.want {
+				t.Errorf("return = %v, %v; want %v", ok, err, r.want)
+			}
+			slot, err := s.GetPacerSlot(ctx, name)
+			if err != nil || !slot.NextAt().Equal(r.wantAt) {
+				t.Errorf("slot = %+v, %v; want next at %v", slot, err, r.wantAt)
+			}
+		})
+	}
 }
 
 func TestReleaseRunChecksStagesVersion(t *testing.T) {

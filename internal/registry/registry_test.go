@@ -553,12 +553,12 @@ func TestDeploymentsNewestSequenceWins(t *testing.T) {
 		t.Fatalf("latest = %d, %v; want 15", latest.Sequence, err)
 	}
 
-	counts := registry.DeploymentCounts{PlansUpdated: 3, KeysAttached: 7}
+	counts := registry.DeploymentCounts{PlansUpdated: 3, KeysAttached: 7, FailingPlans: []string{"p1", "p2"}}
 	if _, err := s.FinishDeployment(ctx, "dev", 15, registry.DeploymentAssociated, "", counts, "handler"); err != nil {
 		t.Fatal(err)
 	}
 	latest, _ = s.GetLatestDeployment(ctx, "dev")
-	if latest.State != registry.DeploymentAssociated || latest.Counts != counts {
+	if latest.State != registry.DeploymentAssociated || !cmp.Equal(latest.Counts, counts) {
 		t.Errorf("latest after finish = %+v", latest)
 	}
 	// Finishing an older one leaves the latest pointer alone.

@@ -8,6 +8,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/apigateway"
 	"github.com/aws/aws-sdk-go-v2/service/apigateway/types"
+
+	"github.com/stagehand-dev/stagehand/internal/iamgrant"
 )
 
 // APIGatewayKeysAPI is the part of the API Gateway client that provisions
@@ -20,6 +22,24 @@ type APIGatewayKeysAPI interface {
 }
 
 var _ APIGatewayKeysAPI = (*apigateway.Client)(nil)
+
+// KeyGrants are the IAM grants of the key-admin function's API Gateway
+// calls (APIGatewayKeysAPI and GetUsageAPI), kept next to the interfaces:
+// cdk/stacks derives the key-admin role from them by reflection. Keys are
+// created tagged with the environment (stagehand:* tag keys only; tagging
+// on create is also apigateway:PUT on the key's tags) and deleted, attached
+// and detached only when they or their usage plan carry the role's
+// environment tag (a usage plan key inherits its plan's tags).
+var KeyGrants = iamgrant.Table{
+	"CreateApiKey":       {Method: "POST", Path: "/apikeys", Scope: iamgrant.EnvRequest, TagsPath: "/tags/*apikeys*"},
+	"DeleteApiKey":       {Method: "DELETE", Path: "/apikeys/*", Scope: iamgrant.EnvResource},
+	"CreateUsagePlanKey": {Method: "POST", Path: "/usageplans/*/keys", Scope: iamgrant.EnvResource},
+	"DeleteUsagePlanKey": {Method: "DELETE", Path: "/usageplans/*/keys/*", Scope: iamgrant.EnvResource},
+	// A usage report is a read of a usage plan's child; API Gateway does not
+	// list usage among the resources that inherit a plan's tags, so a tag
+	// condition could deny it.
+	"GetUsage": {Method: "GET", Path: "/usageplans/*/usage"},
+}
 
 // APIGatewayUsageKeys provisions metering keys in API Gateway.
 type APIGatewayUsageKeys struct{ api APIGatewayKeysAPI }

@@ -17,8 +17,10 @@ type faults struct {
 	failNext     map[string]*pending
 	failAfter    map[string]*pending
 	dropAfter    map[string]int
+	failTarget   map[string]map[string]int // op -> path label value -> status
 	calls        map[string]int
 	applied      map[string]int
+	callTimes    map[string][]time.Time
 }
 
 type pending struct {
@@ -31,6 +33,7 @@ func newFaults(seed uint64) *faults {
 	f.clear()
 	f.calls = map[string]int{}
 	f.applied = map[string]int{}
+	f.callTimes = map[string][]time.Time{}
 	return f
 }
 
@@ -40,12 +43,28 @@ func (f *faults) clear() {
 	f.failNext = map[string]*pending{}
 	f.failAfter = map[string]*pending{}
 	f.dropAfter = map[string]int{}
+	f.failTarget = map[string]map[string]int{}
 }
 
-func (f *faults) recordCall(op string) {
+func (f *faults) recordCall(op string, at time.Time) {
 	f.mu.Lock()
 	f.calls[op]++
+	f.callTimes[op] = append(f.callTimes[op], at)
 	f.mu.Unlock()
+}
+
+// targetFailure reports the status FailTarget set for op on a request whose
+// path labels include one of its targets.
+func (f *faults) targetFailure(op string, params map[string]string) (int, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	targets := f.failTarget[op]
+	for _, v := range params {
+		if status, ok := targets[v]; ok {
+			return status, true
+		}
+	}
+	return 0, false
 }
 
 func (f *faults) recordApplied(op string) {
@@ -183,6 +202,21 @@ func (e *Emulator) SetLatency(op string, d time.Duration) {
 	e.faults.latency[op] = d
 }
 
+// FailTarget makes every call of op (an SDK operation name) addressed to
+// the resource id (a path label: a usage plan id for UpdateUsagePlan)
+// answer the HTTP status without taking effect, until ClearFaults: a
+// resource that fails permanently while its neighbours work, as when one
+// usage plan is in a state the service cannot update. It is checked after
+// FailNext and before throttling and the quotas.
+func (e *Emulator) FailTarget(op, id string, status int) {
+	e.faults.mu.Lock()
+	defer e.faults.mu.Unlock()
+	if e.faults.failTarget[op] == nil {
+		e.faults.failTarget[op] = map[string]int{}
+	}
+	e.faults.failTarget[op][id] = status
+}
+
 // ClearFaults removes every fault-injection setting. Counters are kept.
 func (e *Emulator) ClearFaults() {
 	e.faults.mu.Lock()
@@ -208,12 +242,22 @@ func (e *Emulator) Applied(op string) int {
 	return count(e.faults.applied, op)
 }
 
-// ResetCounters sets every Calls and Applied counter to zero.
+// CallTimes returns the clock time (WithClock) at which each request of op
+// arrived, in arrival order.
+func (e *Emulator) CallTimes(op string) []time.Time {
+	e.faults.mu.Lock()
+	defer e.faults.mu.Unlock()
+	return append([]time.Time(nil), e.faults.callTimes[op]...)
+}
+
+// ResetCounters sets every Calls and Applied counter to zero and forgets
+// CallTimes.
 func (e *Emulator) ResetCounters() {
 	e.faults.mu.Lock()
 	defer e.faults.mu.Unlock()
 	e.faults.calls = map[string]int{}
 	e.faults.applied = map[string]int{}
+	e.faults.callTimes = map[string][]time.Time{}
 }
 
 func count(m map[string]int, op string) int {

@@ -200,3 +200,30 @@ func TestCountersAndClearFaults(t *testing.T) {
 		t.Errorf("after ClearFaults: %v", err)
 	}
 }
+
+func TestFailTarget(t *testing.T) {
+	e, c, vc := newEmu(t)
+	f := seedAPIs(e)
+	bad, good := createPlan(t, c, "bad"), createPlan(t, c, "good")
+	e.ResetCounters()
+	e.FailTarget("UpdateUsagePlan", bad, http.StatusServiceUnavailable)
+	_, err := updatePlan(t, c, bad, patch(types.OpAdd, "/apiStages", f.api1+":blue"))
+	wantCode(t, err, "ServiceUnavailableException")
+	if got := getPlanView(t, c, bad).Stages; len(got) != 0 {
+		t.Errorf("failed call took effect: %v", got)
+	}
+	if _, err := updatePlan(t, c, good, patch(types.OpAdd, "/apiStages", f.api1+":blue")); err != nil {
+		t.Errorf("another plan failed: %v", err)
+	}
+	if _, err := c.GetUsagePlan(ctx(t), &apigateway.GetUsagePlanInput{UsagePlanId: aws.String(bad)}); err != nil {
+		t.Errorf("another operation on the target failed: %v", err)
+	}
+	if got := len(e.CallTimes("UpdateUsagePlan")); got != 2 {
+		t.Errorf("CallTimes(UpdateUsagePlan) has %d entries, want 2", got)
+	}
+	e.ClearFaults()
+	vc.Advance(DefaultQuotas()["UpdateUsagePlan"].Every)
+	if _, err := updatePlan(t, c, bad, patch(types.OpAdd, "/apiStages", f.api1+":blue")); err != nil {
+		t.Errorf("after ClearFaults: %v", err)
+	}
+}

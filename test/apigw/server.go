@@ -145,7 +145,7 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	op := rte.op
-	e.faults.recordCall(op)
+	e.faults.recordCall(op, e.now())
 	if r.Header.Get("Authorization") == "" {
 		writeError(w, &apiError{status: http.StatusForbidden, code: codeMissingAuth, message: "Missing Authentication Token"})
 		return
@@ -160,6 +160,10 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if status, ok := e.faults.takeFailNext(op); ok {
+		writeError(w, injectedError(status))
+		return
+	}
+	if status, ok := e.faults.targetFailure(op, params); ok {
 		writeError(w, injectedError(status))
 		return
 	}

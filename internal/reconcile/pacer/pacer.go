@@ -30,6 +30,7 @@ type Store interface {
 	GetPacerSlot(ctx context.Context, name string) (registry.PacerSlot, error)
 	ClaimPacerSlot(ctx context.Context, name, holder string, now, next time.Time) (bool, error)
 	PushPacerSlot(ctx context.Context, name, holder string, next time.Time) error
+	ReturnPacerSlot(ctx context.Context, name, holder string, claimed, next time.Time) (bool, error)
 }
 
 var _ Store = (*registry.Store)(nil)
@@ -137,6 +138,28 @@ func (p *Pacer) Done(ctx context.Context, at time.Time) error {
 	p.setNext(next)
 	if err := p.store.PushPacerSlot(ctx, p.name, p.holder, next); err != nil {
 		return fmt.Errorf("pacer %s: %w", p.name, err)
+	}
+	return nil
+}
+
+// Return gives back the slot claimed last when API Gateway refused its
+// call without counting it (429 TooManyRequestsException): the next claim
+// may come at at (now + the service's Retry-After) instead of a full
+// interval later. A throttled request is rejected before the service does
+// any work, so it uses none of the operation's quota; the retry still
+// claims a slot of its own. If the slot moved since (another caller, a
+// push), nothing changes.
+func (p *Pacer) Return(ctx context.Context, at time.Time) error {
+	claimed := p.NextAt()
+	if !at.Before(claimed) {
+		return nil
+	}
+	ok, err := p.store.ReturnPacerSlot(ctx, p.name, p.holder, claimed, at)
+	if err != nil {
+		return fmt.Errorf("pacer %s: %w", p.name, err)
+	}
+	if ok {
+		p.setNext(at)
 	}
 	return nil
 }

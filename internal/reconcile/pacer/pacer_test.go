@@ -144,3 +144,39 @@ func TestNewValidates(t *testing.T) {
 		t.Error("zero interval accepted")
 	}
 }
+
+// TestReturnAfterAThrottledCall: a claim whose call was refused (429) is
+// given back, so the next claim comes after the service's Retry-After, not
+// a full interval; a return that comes after the slot moved changes
+// nothing.
+func TestReturnAfterAThrottledCall(t *testing.T) {
+	store := newStore(t)
+	clk := &manualClock{now: t0}
+	a, _ := pacer.New(store, "a", pacer.WithClock(clk))
+	b, _ := pacer.New(store, "b", pacer.WithClock(clk))
+	ctx := context.Background()
+	set := func(d time.Duration) { clk.mu.Lock(); clk.now = t0.Add(d); clk.mu.Unlock() }
+
+	if ok, err := a.TryAcquire(ctx); !ok || err != nil {
+		t.Fatalf("a claims: %v, %v", ok, err)
+	}
+	if err := a.Return(ctx, t0.Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	set(time.Second)
+	if ok, err := b.TryAcquire(ctx); !ok || err != nil {
+		t.Fatalf("b after a's return: %v, %v; want the slot", ok, err)
+	}
+	// a's knowledge is stale (t0+1s); its second return must not move b's
+	// claim (t0+21s).
+	if err := a.Return(ctx, t0.Add(2*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	set(2 * time.Second)
+	if ok, err := a.TryAcquire(ctx); ok || err != nil {
+		t.Fatalf("a within b's interval: %v, %v; want no slot", ok, err)
+	}
+	if got := a.NextAt().Sub(t0); got != 21*time.Second {
+		t.Errorf("NextAt = t0+%v, want t0+21s", got)
+	}
+}

@@ -90,7 +90,7 @@ type vclock struct {
 	now time.Time
 }
 
-func (c *vclock) Now() time.Time         { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *vclock) Now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
 func (c *vclock) Advance(d time.Duration) { c.mu.Lock(); defer c.mu.Unlock(); c.now = c.now.Add(d) }
 
 var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)

@@ -72,6 +72,13 @@ type Config struct {
 	// `stagehand cutover`, not by CloudFormation.
 	DomainName     string `json:"domainName,omitempty"`
 	CertificateArn string `json:"certificateArn,omitempty"`
+	// LegacyColourExports keeps publishing the automatic exports
+	// (ExportsOutput…) that colour and Network stacks deployed before the
+	// SSM-parameter wiring import, so that Shared and Network can be
+	// deployed while such a stack is live. Turn it off once both colours
+	// and Network have been deployed with the new wiring (docs/cdk.md,
+	// "Cross-stack wiring").
+	LegacyColourExports bool `json:"legacyColourExports,omitempty"`
 
 	Network  Network  `json:"network"`
 	Service  Service  `json:"service"`

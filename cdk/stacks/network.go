@@ -169,6 +169,12 @@ func NewNetworkStack(scope constructs.Construct, id string, props *NetworkStackP
 		Targets:     &[]elbv2.INetworkLoadBalancer{ns.LoadBalancer},
 	})
 
+	if cfg.LegacyColourExports {
+		// The exports colour stacks deployed before the SSM wiring import
+		// (same names: CDK derives them from the construct path).
+		stack.ExportValue(ns.VpcLink.VpcLinkId(), nil)
+		stack.ExportValue(ns.LoadBalancer.LoadBalancerDnsName(), nil)
+	}
 	publishParameter(stack, "VpcLinkIdParameter", cfg.Env, ParamVpcLinkID, *ns.VpcLink.VpcLinkId(),
 		"stagehand "+cfg.Env+": VPC Link id the colour stacks integrate through")
 	publishParameter(stack, "NlbDnsParameter", cfg.Env, ParamNlbDNS, *ns.LoadBalancer.LoadBalancerDnsName(),

@@ -221,6 +221,13 @@ func NewSharedStack(scope constructs.Construct, id string, props *SharedStackPro
 		Actions:   jsii.Strings("secretsmanager:GetSecretValue"),
 		Resources: jsii.Strings(*ss.OriginVerifySecret.SecretArn()),
 	}))
+	if cfg.LegacyColourExports {
+		// The exports older colour and Network stacks import (same names:
+		// CDK derives them from the construct path), kept until they are
+		// redeployed with the SSM wiring.
+		stack.ExportValue(ss.Authorizer.FunctionArn(), nil)
+		stack.ExportValue(ss.OriginVerifySecret.SecretArn(), nil)
+	}
 	publishParameter(stack, "AuthorizerArnParameter", cfg.Env, ParamAuthorizerArn, *ss.Authorizer.FunctionArn(),
 		"stagehand "+cfg.Env+": authorizer function ARN the colour stacks use")
 	publishParameter(stack, "OriginVerifySecretArnParameter", cfg.Env, ParamOriginVerifySecretArn, *ss.OriginVerifySecret.SecretArn(),

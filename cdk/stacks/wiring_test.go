@@ -1,9 +1,12 @@
 package stacks_test
 
 import (
-	"encoding/json"
+	"sort"
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/stagehand-dev/stagehand/cdk/stacks"
 )
@@ -36,16 +39,14 @@ func ssmParam(t *testing.T, st interface{ StackName() *string }, name string) st
 func TestNoStackImportsAnAutomaticExport(t *testing.T) {
 	for _, st := range allStacks() {
 		t.Run(*st.StackName(), func(t *testing.T) {
-			raw, err := json.Marshal(templateJSON(t, st))
-			if err != nil {
-				t.Fatal(err)
-			}
-			doc := string(raw)
-			if strings.Contains(doc, `"Fn::ImportValue"`) {
-				t.Errorf("template imports a value: %s", importsOf(templateJSON(t, st)))
-			}
-			if strings.Contains(doc, "ExportsOutput") {
-				t.Errorf("template names an automatic export (ExportsOutput…)")
+			for _, imp := range importsOf(templateJSON(t, st)) {
+				if strings.Contains(imp, "ExportsOutput") {
+					t.Errorf("template imports an automatic export: %s", imp)
+				} else {
+					// Named exports lock too (an export in use cannot
+					// change value): nothing is imported at all.
+					t.Errorf("template imports %s", imp)
+				}
 			}
 		})
 	}
@@ -105,5 +106,46 @@ func TestWiringParametersArePublishedAndRead(t *testing.T) {
 			}
 		}
 		ssmParam(t, env.Network.Stack, stacks.ParameterName(e, stacks.ParamOriginVerifySecretArn))
+	}
+}
+
+// TestLegacyExportsAreKeptForOlderStacks: with legacyColourExports, Shared
+// and Network still publish the automatic exports stacks deployed before
+// the SSM wiring import (Shared can then be deployed while they are live);
+// no stack imports them.
+func TestLegacyExportsAreKeptForOlderStacks(t *testing.T) {
+	for _, name := range sortedKeys(envs) {
+		env := envs[name]
+		e := env.Config.Env
+		want := map[string][]string{}
+		if env.Config.LegacyColourExports {
+			want["Shared-"+e] = []string{
+				"${" + logicalID(t, env.Shared.Stack, env.Shared.Authorizer) + ".Arn}",
+				"${" + logicalID(t, env.Shared.Stack, env.Shared.OriginVerifySecret) + "}",
+			}
+			want["Network-"+e] = []string{
+				"${" + logicalID(t, env.Network.Stack, env.Network.LoadBalancer) + ".DNSName}",
+				"${" + logicalID(t, env.Network.Stack, env.Network.VpcLink) + "}",
+			}
+		}
+		got := map[string][]string{}
+		for _, st := range env.Stacks() {
+			outputs, _ := templateJSON(t, st)["Outputs"].(map[string]any)
+			for _, id := range sortedKeys(outputs) {
+				o := outputs[id].(map[string]any)
+				if exp := render(get(o, "Export", "Name")); strings.HasPrefix(exp, *st.StackName()+":ExportsOutput") {
+					got[*st.StackName()] = append(got[*st.StackName()], render(o["Value"]))
+				}
+			}
+		}
+		for k := range got {
+			sort.Strings(got[k])
+		}
+		for k := range want {
+			sort.Strings(want[k])
+		}
+		if diff := cmp.Diff(want, got, cmpopts.EquateEmpty()); diff != "" {
+			t.Errorf("%s: automatic exports (-want +got):\n%s", name, diff)
+		}
 	}
 }

@@ -25,6 +25,18 @@ func TestNoSecretInAnyColourTemplate(t *testing.T) {
 				t.Errorf("template contains %q", bad)
 			}
 		}
+		// The value travels in the authorizer context: neither the access
+		// log nor data trace (which logs integration request headers) may
+		// record it.
+		stage := resourceByID(t, api.Stack, logicalID(t, api.Stack, api.Api.DeploymentStage())).Props
+		if f := render(get(stage, "AccessLogSetting", "Format")); f == "" || strings.Contains(f, "originVerify") {
+			t.Errorf("access log format %q records the origin-verify value (or is missing)", f)
+		}
+		for _, ms := range get(stage, "MethodSettings").([]any) {
+			if get(ms, "DataTraceEnabled") != false {
+				t.Errorf("method setting %v: DataTraceEnabled must be false", ms)
+			}
+		}
 	})
 }
 

@@ -47,6 +47,14 @@ const ContextKey = "originVerify"
 // Header is the request header that carries the value to the backend.
 const Header = "X-Origin-Verify"
 
+// MaxValueBytes bounds a value; ContextReserve is what the Sender adds to
+// an authorizer response at most (`,"originVerify":"<value>"`), for the
+// authorizer's 8 KiB size check (auth.WithContextReserve).
+const (
+	MaxValueBytes  = 128
+	ContextReserve = len(`,"":""`) + len(ContextKey) + MaxValueBytes
+)
+
 // Defaults: the Sender and the Checker refresh every DefaultRefresh; the
 // Sender promotes a new AWSCURRENT after DefaultPromoteAfter.
 const (
@@ -62,6 +70,10 @@ const (
 var (
 	// ErrNoValue: the secret has no AWSCURRENT value (or it is empty).
 	ErrNoValue = errors.New("origin-verify secret has no current value")
+	// ErrBadValue: a value is longer than MaxValueBytes or has a character
+	// outside printable ASCII (or a quote or backslash): it could not be
+	// sent as a header as it is.
+	ErrBadValue = errors.New("origin-verify value is not 1 to 128 printable ASCII characters without quotes or backslashes")
 	// ErrConfig: invalid options.
 	ErrConfig = errors.New("invalid origin-verify configuration")
 )
@@ -101,6 +113,9 @@ func Fetch(ctx context.Context, sm SecretGetter, secretID string) (Versions, err
 			return Versions{}, fmt.Errorf("get origin-verify secret %s (%s): %w", secretID, stage, err)
 		}
 		value := aws.ToString(out.SecretString)
+		if value != "" && !validValue(value) {
+			return Versions{}, fmt.Errorf("origin-verify secret %s (%s): %w", secretID, stage, ErrBadValue)
+		}
 		switch stage {
 		case StageCurrent:
 			if value == "" {
@@ -115,6 +130,20 @@ func Fetch(ctx context.Context, sm SecretGetter, secretID string) (Versions, err
 		}
 	}
 	return v, nil
+}
+
+// validValue: 1 to MaxValueBytes characters from '!' to '~' except '"' and
+// '\' (header-safe, and its JSON encoding is itself).
+func validValue(v string) bool {
+	if len(v) > MaxValueBytes {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c < '!' || c > '~' || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
 }
 
 // Option configures a Sender or a Checker.

@@ -3,6 +3,7 @@ package originverify_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -123,6 +124,23 @@ func TestFetch(t *testing.T) {
 			wantErr: originverify.ErrNoValue,
 		},
 		{
+			name:    "value with a space",
+			setup:   func(f *fakeSM) { f.versions[originverify.StageCurrent] = version{"two words", t0} },
+			wantErr: originverify.ErrBadValue,
+		},
+		{
+			name:    "previous value with a quote",
+			setup:   func(f *fakeSM) { f.Put("v2-secret", t0); f.versions[originverify.StagePrevious] = version{`a"b`, t0} },
+			wantErr: originverify.ErrBadValue,
+		},
+		{
+			name: "value too long",
+			setup: func(f *fakeSM) {
+				f.versions[originverify.StageCurrent] = version{strings.Repeat("x", originverify.MaxValueBytes+1), t0}
+			},
+			wantErr: originverify.ErrBadValue,
+		},
+		{
 			name:    "service error",
 			setup:   func(f *fakeSM) { f.SetFail(boom) },
 			wantErr: boom,
@@ -156,6 +174,29 @@ func TestFetch(t *testing.T) {
 				t.Errorf("Fetch (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestContextReserveCoversTheLongestValue: what Wrap adds to a response is
+// never more than ContextReserve bytes of JSON.
+func TestContextReserveCoversTheLongestValue(t *testing.T) {
+	value := strings.Repeat("~", originverify.MaxValueBytes)
+	s, err := originverify.NewSender(context.Background(), newFake(value, t0), secretID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inner := func(context.Context, events.APIGatewayCustomAuthorizerRequestTypeRequest) (events.APIGatewayCustomAuthorizerResponse, error) {
+		return events.APIGatewayCustomAuthorizerResponse{Context: map[string]any{"k": "v"}}, nil
+	}
+	bare, _ := inner(context.Background(), events.APIGatewayCustomAuthorizerRequestTypeRequest{})
+	wrapped, err := s.Wrap(inner)(context.Background(), events.APIGatewayCustomAuthorizerRequestTypeRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := json.Marshal(bare)
+	b, _ := json.Marshal(wrapped)
+	if added := len(b) - len(a); added > originverify.ContextReserve {
+		t.Fatalf("Wrap added %d bytes, ContextReserve is %d", added, originverify.ContextReserve)
 	}
 }
 

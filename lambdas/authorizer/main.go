@@ -112,7 +112,9 @@ func setup(ctx context.Context, getenv func(string) string, logger *slog.Logger)
 		return nil, verifierErr
 	}
 	store := registry.New(dynamodb.NewFromConfig(awsCfg), cfg.Table)
-	opts = append(opts, auth.WithLogger(logger))
+	// Leave room in API Gateway's 8 KiB response for the origin-verify
+	// value the handler's wrapper adds (see originVerify).
+	opts = append(opts, auth.WithLogger(logger), auth.WithContextReserve(originverify.ContextReserve))
 	return auth.New(cfg, store, opts...)
 }
 

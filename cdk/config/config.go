@@ -72,6 +72,13 @@ type Config struct {
 	// `stagehand cutover`, not by CloudFormation.
 	DomainName     string `json:"domainName,omitempty"`
 	CertificateArn string `json:"certificateArn,omitempty"`
+	// LegacyColourExports keeps publishing the automatic exports
+	// (ExportsOutput…) that colour and Network stacks deployed before the
+	// SSM-parameter wiring import, so that Shared and Network can be
+	// deployed while such a stack is live. Turn it off once both colours
+	// and Network have been deployed with the new wiring (docs/cdk.md,
+	// "Cross-stack wiring").
+	LegacyColourExports bool `json:"legacyColourExports,omitempty"`
 
 	Network  Network  `json:"network"`
 	Service  Service  `json:"service"`
@@ -101,6 +108,10 @@ type Network struct {
 	NatGateways int `json:"natGateways"`
 	// FlowLogRetentionDays is the retention of the VPC flow log group.
 	FlowLogRetentionDays int `json:"flowLogRetentionDays"`
+	// LoadBalancerDeletionProtection turns on the internal NLB's deletion
+	// protection (on in prod): a stack deletion or a replacing update then
+	// fails instead of removing what every live colour's VPC Link targets.
+	LoadBalancerDeletionProtection bool `json:"loadBalancerDeletionProtection"`
 }
 
 // Service configures the Fargate service behind the NLB.
@@ -198,8 +209,10 @@ type API struct {
 	CORSAllowOrigin string `json:"corsAllowOrigin"`
 	// ManageAccountCloudWatchRole makes the shared stack set API Gateway's
 	// account-level CloudWatch role (required for stage logging). It is one
-	// setting per account and region: turn it on in one environment only
-	// when several share an account.
+	// setting per account and region: exactly one environment of each
+	// account and region turns it on (the shipped files assume dev and
+	// staging share an account, where dev owns it, and prod has its own);
+	// see docs/cdk.md.
 	ManageAccountCloudWatchRole bool `json:"manageAccountCloudWatchRole"`
 	// WebACLArn, when set, associates a WAFv2 web ACL with each stage.
 	WebACLArn string `json:"webAclArn,omitempty"`

@@ -6,21 +6,22 @@ import (
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigateway"
-	elbv2 "github.com/aws/aws-cdk-go/awscdk/v2/awselasticloadbalancingv2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
-	"github.com/aws/aws-cdk-go/awscdk/v2/awssecretsmanager"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awswafv2"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/stagehand-dev/stagehand/cdk/config"
+	"github.com/stagehand-dev/stagehand/internal/originverify"
 )
 
 // Headers API Gateway adds to every backend request. The values come from
-// the authorizer's context (lambdas/authorizer returns customerId, keyId,
-// plan, scopes and authMethod) and from the origin-verify secret.
+// the authorizer's context: lambdas/authorizer returns customerId, keyId,
+// plan, scopes, authMethod and originVerify (the origin-verify value it
+// reads from Secrets Manager: the secret is never in API Gateway's
+// configuration, see internal/originverify).
 const (
 	HeaderCustomerID   = "X-Customer-Id"
 	HeaderPlan         = "X-Customer-Plan"
@@ -37,6 +38,7 @@ var authorizerContextHeaders = []struct{ header, context string }{
 	{HeaderScopes, "scopes"},
 	{HeaderKeyID, "keyId"},
 	{HeaderAuthMethod, "authMethod"},
+	{HeaderOriginVerify, originverify.ContextKey},
 }
 
 // ApiStackProps configures NewApiStack.
@@ -45,14 +47,9 @@ type ApiStackProps struct {
 	Config *config.Config
 	// Colour is "blue" or "green".
 	Colour string
-	// AuthorizerFunction is the shared stack's authorizer.
-	AuthorizerFunction awslambda.IFunction
-	// VpcLink and LoadBalancer come from the network stack.
-	VpcLink      awsapigateway.IVpcLink
-	LoadBalancer elbv2.INetworkLoadBalancer
-	// OriginVerifySecret's value becomes the X-Origin-Verify header through
-	// a CloudFormation dynamic reference (never plaintext in the template).
-	OriginVerifySecret awssecretsmanager.ISecret
+	// The shared stack's authorizer and the network stack's VPC Link and
+	// NLB are read from their stable SSM parameters (wiring.go), never
+	// imported from those stacks.
 }
 
 // ApiStack is one colour's REST API.
@@ -61,6 +58,10 @@ type ApiStack struct {
 	Api        awsapigateway.RestApi
 	Authorizer awsapigateway.RequestAuthorizer
 	AccessLogs awslogs.LogGroup
+	// ExecutionLogs is API Gateway's execution log group of the stage
+	// (API-Gateway-Execution-Logs_<apiId>/<stage>), created here so that it
+	// has a retention.
+	ExecutionLogs awslogs.LogGroup
 }
 
 // NewApiStack builds the Api-<env>-<colour> stack.
@@ -99,15 +100,20 @@ func NewApiStack(scope constructs.Construct, id string, props *ApiStackProps) *A
 		},
 	})
 
-	as.Authorizer = newRequestAuthorizer(stack, cfg, props.AuthorizerFunction)
+	as.ExecutionLogs = newExecutionLogs(stack, cfg, as.Api)
 
-	headers := map[string]*string{
-		"integration.request.header." + HeaderOriginVerify: jsii.String("'" + *props.OriginVerifySecret.SecretValue().UnsafeUnwrap() + "'"),
-	}
+	authorizerFn := awslambda.Function_FromFunctionAttributes(stack, jsii.String("AuthorizerFunction"), &awslambda.FunctionAttributes{
+		FunctionArn:     readParameter(stack, cfg.Env, ParamAuthorizerArn),
+		SameEnvironment: jsii.Bool(true),
+	})
+	as.Authorizer = newRequestAuthorizer(stack, cfg, authorizerFn)
+	vpcLink := awsapigateway.VpcLink_FromVpcLinkId(stack, jsii.String("VpcLink"), readParameter(stack, cfg.Env, ParamVpcLinkID))
+
+	headers := map[string]*string{}
 	for _, h := range authorizerContextHeaders {
 		headers["integration.request.header."+h.header] = jsii.String("context.authorizer." + h.context)
 	}
-	base := "http://" + *props.LoadBalancer.LoadBalancerDnsName()
+	base := "http://" + *readParameter(stack, cfg.Env, ParamNlbDNS)
 	if cfg.Service.ListenerPort != 80 {
 		base += fmt.Sprintf(":%d", cfg.Service.ListenerPort)
 	}
@@ -125,7 +131,7 @@ func NewApiStack(scope constructs.Construct, id string, props *ApiStackProps) *A
 			Uri:                   jsii.String(base + path),
 			Options: &awsapigateway.IntegrationOptions{
 				ConnectionType:    awsapigateway.ConnectionType_VPC_LINK,
-				VpcLink:           props.VpcLink,
+				VpcLink:           vpcLink,
 				RequestParameters: &params,
 			},
 		})
@@ -181,6 +187,24 @@ func NewApiStack(scope constructs.Construct, id string, props *ApiStackProps) *A
 	out("Stage", as.Api.DeploymentStage().StageName(), "stage")
 	out("Url", as.Api.Url(), "url")
 	return as
+}
+
+// newExecutionLogs creates the stage's execution log group, which API
+// Gateway would otherwise create on first use with no retention (one per
+// release, kept forever). The name is API Gateway's:
+// API-Gateway-Execution-Logs_<restApiId>/<stageName>
+// (https://docs.aws.amazon.com/apigateway/latest/developerguide/set-up-logging.html).
+// The stage depends on it, so the group exists before the first request is
+// logged; it goes with the colour's stack (its requests are in the
+// retained access log).
+func newExecutionLogs(stack awscdk.Stack, cfg *config.Config, api awsapigateway.RestApi) awslogs.LogGroup {
+	group := awslogs.NewLogGroup(stack, jsii.String("ExecutionLogs"), &awslogs.LogGroupProps{
+		LogGroupName:  awscdk.Fn_Join(jsii.String(""), &[]*string{jsii.String("API-Gateway-Execution-Logs_"), api.RestApiId(), jsii.String("/" + cfg.Env)}),
+		Retention:     retention(cfg.API.AccessLogRetentionDays),
+		RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
+	})
+	api.DeploymentStage().Node().AddDependency(group)
+	return group
 }
 
 // newRequestAuthorizer builds the REQUEST authorizer over the shared

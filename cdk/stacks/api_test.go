@@ -40,7 +40,8 @@ func TestEveryMethodRequiresKeyAndAuthorizerAndProxiesOverVpcLink(t *testing.T) 
 	forEachApi(t, func(t *testing.T, env *stacks.Environment, colour string, api *stacks.ApiStack) {
 		st := api.Stack
 		authorizerID := logicalID(t, st, api.Authorizer)
-		nlb := "${Import:Network-" + env.Config.Env + ":ExportsOutputFnGetAttLoadBalancer"
+		nlb := ssmParam(t, st, stacks.ParameterName(env.Config.Env, stacks.ParamNlbDNS))
+		vpcLink := ssmParam(t, st, stacks.ParameterName(env.Config.Env, stacks.ParamVpcLinkID))
 		port := ""
 		if env.Config.Service.ListenerPort != 80 {
 			port = ":" + render(float64(env.Config.Service.ListenerPort))
@@ -62,8 +63,8 @@ func TestEveryMethodRequiresKeyAndAuthorizerAndProxiesOverVpcLink(t *testing.T) 
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("method %s (-want +got):\n%s", m.ID, diff)
 			}
-			if c := render(integ["ConnectionId"]); !strings.HasPrefix(c, "${Import:Network-"+env.Config.Env+":") || !strings.Contains(c, "VpcLink") {
-				t.Errorf("method %s: connection %s is not the network stack's VPC link", m.ID, c)
+			if c := render(integ["ConnectionId"]); c != vpcLink {
+				t.Errorf("method %s: connection %s is not the network stack's VPC link parameter %s", m.ID, c, vpcLink)
 			}
 			uri := render(integ["Uri"])
 			if !strings.HasPrefix(uri, "http://"+nlb) {
@@ -71,30 +72,26 @@ func TestEveryMethodRequiresKeyAndAuthorizerAndProxiesOverVpcLink(t *testing.T) 
 			}
 			paths = append(paths, uri[strings.Index(uri, "}")+1:])
 
-			// Backend headers: authorizer context and the origin-verify
-			// secret, by dynamic reference only.
+			// Backend headers: all from the authorizer context, the
+			// origin-verify value included (never a secret in the
+			// integration).
 			params := map[string]string{}
 			for k, v := range integ["RequestParameters"].(map[string]any) {
 				params[k] = render(v)
 			}
-			origin := params["integration.request.header.X-Origin-Verify"]
-			delete(params, "integration.request.header.X-Origin-Verify")
 			wantParams := map[string]string{
 				"integration.request.header.X-Customer-Id":     "context.authorizer.customerId",
 				"integration.request.header.X-Customer-Plan":   "context.authorizer.plan",
 				"integration.request.header.X-Customer-Scopes": "context.authorizer.scopes",
 				"integration.request.header.X-Api-Key-Id":      "context.authorizer.keyId",
 				"integration.request.header.X-Auth-Method":     "context.authorizer.authMethod",
+				"integration.request.header.X-Origin-Verify":   "context.authorizer.originVerify",
 			}
 			if strings.Contains(uri, "{proxy}") {
 				wantParams["integration.request.path.proxy"] = "method.request.path.proxy"
 			}
 			if diff := cmp.Diff(wantParams, params); diff != "" {
 				t.Errorf("method %s request parameters (-want +got):\n%s", m.ID, diff)
-			}
-			wantOrigin := "'{{resolve:secretsmanager:${Import:Shared-" + env.Config.Env + ":ExportsOutputRefOriginVerifySecret"
-			if !strings.HasPrefix(origin, wantOrigin) || !strings.HasSuffix(origin, ":SecretString:::}}'") {
-				t.Errorf("method %s: X-Origin-Verify = %s, want a secretsmanager dynamic reference", m.ID, origin)
 			}
 		}
 		sort.Strings(paths)
@@ -137,8 +134,8 @@ func TestAuthorizerCachingFollowsConfig(t *testing.T) {
 				}
 			}
 		}
-		wantInvoke := "lambda:InvokeFunction on ${Import:Shared-" + env.Config.Env + ":ExportsOutputFnGetAtt" + logicalID(t, env.Shared.Stack, env.Shared.Authorizer) + "Arn"
-		if len(invoke) != 1 || !strings.HasPrefix(invoke[0], wantInvoke) || strings.Contains(invoke[0], "*") {
+		wantInvoke := "lambda:InvokeFunction on " + ssmParam(t, st, stacks.ParameterName(env.Config.Env, stacks.ParamAuthorizerArn))
+		if len(invoke) != 1 || invoke[0] != wantInvoke {
 			t.Errorf("authorizer invoke role statements = %q, want one: %s…", invoke, wantInvoke)
 		}
 	})

@@ -76,20 +76,23 @@ func BuildEnvironment(app awscdk.App, cfg *config.Config) (env *Environment, err
 		return nil, fmt.Errorf("build environment %s: %w", cfg.Env, err)
 	}
 	env.Network = NewNetworkStack(app, stackName("Network", cfg.Env), &NetworkStackProps{
-		StackProps:         props("stagehand "+cfg.Env+": VPC, ECS Fargate service, internal NLB, VPC Link", cfg.TerminationProtection),
-		Config:             cfg,
-		OriginVerifySecret: env.Shared.OriginVerifySecret,
+		StackProps: props("stagehand "+cfg.Env+": VPC, ECS Fargate service, internal NLB, VPC Link", cfg.TerminationProtection),
+		Config:     cfg,
 	})
+	// Network reads the secret's ARN and the colours read the authorizer,
+	// VPC Link and NLB from stable SSM parameters (wiring.go): no
+	// CloudFormation export ties them together. The dependencies below only
+	// order deploys (`cdk deploy --all`): the parameters exist before a
+	// stack that reads them is deployed.
+	env.Network.AddDependency(env.Shared.Stack, jsii.String("reads the origin-verify secret ARN parameter"))
 	for _, colour := range Colours {
 		env.Apis[colour] = NewApiStack(app, stackName("Api", cfg.Env, colour), &ApiStackProps{
-			StackProps:         props("stagehand "+cfg.Env+": REST API, "+colour, false),
-			Config:             cfg,
-			Colour:             colour,
-			AuthorizerFunction: env.Shared.Authorizer,
-			VpcLink:            env.Network.VpcLink,
-			LoadBalancer:       env.Network.LoadBalancer,
-			OriginVerifySecret: env.Shared.OriginVerifySecret,
+			StackProps: props("stagehand "+cfg.Env+": REST API, "+colour, false),
+			Config:     cfg,
+			Colour:     colour,
 		})
+		env.Apis[colour].AddDependency(env.Shared.Stack, jsii.String("reads the authorizer ARN parameter"))
+		env.Apis[colour].AddDependency(env.Network.Stack, jsii.String("reads the VPC Link and NLB parameters"))
 	}
 	if cfg.HasDomain() {
 		env.Domain = NewDomainStack(app, stackName("Domain", cfg.Env), &DomainStackProps{

@@ -11,26 +11,29 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsecr"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsecs"
 	elbv2 "github.com/aws/aws-cdk-go/awscdk/v2/awselasticloadbalancingv2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssecretsmanager"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/stagehand-dev/stagehand/cdk/config"
+	"github.com/stagehand-dev/stagehand/internal/originverify"
 )
 
 // OriginVerifyEnvVar is the container environment variable that carries the
-// origin-verify secret; the backend rejects requests whose X-Origin-Verify
-// header does not match it (traffic that did not come through the gateway).
+// origin-verify secret's AWSCURRENT value at task start. A backend that
+// checks the X-Origin-Verify header should instead read the secret named by
+// originverify.EnvSecretARN (AWSCURRENT, AWSPENDING and AWSPREVIOUS, every
+// originverify.EnvRefreshSeconds) so that rotation rejects nothing; see
+// docs/cdk.md ("Origin verify").
 const OriginVerifyEnvVar = "ORIGIN_VERIFY_SECRET"
 
-// NetworkStackProps configures NewNetworkStack.
+// NetworkStackProps configures NewNetworkStack. The origin-verify secret's
+// ARN is read from the shared stack's stable SSM parameter.
 type NetworkStackProps struct {
 	awscdk.StackProps
 	Config *config.Config
-	// OriginVerifySecret is injected into the container as
-	// OriginVerifyEnvVar.
-	OriginVerifySecret awssecretsmanager.ISecret
 }
 
 // NetworkStack is the VPC, the ECS Fargate service, the internal NLB in
@@ -115,7 +118,9 @@ func NewNetworkStack(scope constructs.Construct, id string, props *NetworkStackP
 		})
 	}
 
-	ns.Service = newService(stack, cfg, ns.Cluster, ns.ServiceSecurityGroup, privateSubnets, props.OriginVerifySecret)
+	secret := awssecretsmanager.Secret_FromSecretCompleteArn(stack, jsii.String("OriginVerifySecret"),
+		readParameter(stack, cfg.Env, ParamOriginVerifySecretArn))
+	ns.Service = newService(stack, cfg, ns.Cluster, ns.ServiceSecurityGroup, privateSubnets, secret)
 
 	ns.LoadBalancer = elbv2.NewNetworkLoadBalancer(stack, jsii.String("LoadBalancer"), &elbv2.NetworkLoadBalancerProps{
 		Vpc:            ns.Vpc,
@@ -125,7 +130,8 @@ func NewNetworkStack(scope constructs.Construct, id string, props *NetworkStackP
 		// PrivateLink (VPC Link) traffic bypasses the inbound rules, and
 		// there are none: nothing else in the VPC can reach the NLB.
 		EnforceSecurityGroupInboundRulesOnPrivateLinkTraffic: jsii.Bool(false),
-		CrossZoneEnabled: jsii.Bool(true),
+		CrossZoneEnabled:   jsii.Bool(true),
+		DeletionProtection: jsii.Bool(cfg.Network.LoadBalancerDeletionProtection),
 	})
 	listener := ns.LoadBalancer.AddListener(jsii.String("Tcp"), &elbv2.BaseNetworkListenerProps{
 		Port:     jsii.Number(cfg.Service.ListenerPort),
@@ -163,6 +169,16 @@ func NewNetworkStack(scope constructs.Construct, id string, props *NetworkStackP
 		Targets:     &[]elbv2.INetworkLoadBalancer{ns.LoadBalancer},
 	})
 
+	if cfg.LegacyColourExports {
+		// The exports colour stacks deployed before the SSM wiring import
+		// (same names: CDK derives them from the construct path).
+		stack.ExportValue(ns.VpcLink.VpcLinkId(), nil)
+		stack.ExportValue(ns.LoadBalancer.LoadBalancerDnsName(), nil)
+	}
+	publishParameter(stack, "VpcLinkIdParameter", cfg.Env, ParamVpcLinkID, *ns.VpcLink.VpcLinkId(),
+		"stagehand "+cfg.Env+": VPC Link id the colour stacks integrate through")
+	publishParameter(stack, "NlbDnsParameter", cfg.Env, ParamNlbDNS, *ns.LoadBalancer.LoadBalancerDnsName(),
+		"stagehand "+cfg.Env+": internal NLB DNS name the colour stacks' integrations call")
 	awscdk.NewCfnOutput(stack, jsii.String("LoadBalancerDns"), &awscdk.CfnOutputProps{
 		Value:      ns.LoadBalancer.LoadBalancerDnsName(),
 		ExportName: exportName(cfg.Env, "nlbDns"),
@@ -253,6 +269,26 @@ func newService(stack awscdk.Stack, cfg *config.Config, cluster awsecs.Cluster, 
 		container.Secrets = &map[string]awsecs.Secret{
 			OriginVerifyEnvVar: awsecs.Secret_FromSecretsManager(secret, nil),
 		}
+		// What a rotation-aware backend needs (internal/originverify's
+		// Checker and Middleware): the secret, how often to re-read it,
+		// and the health check path, which carries no header.
+		env := map[string]*string{
+			originverify.EnvSecretARN:      secret.SecretArn(),
+			originverify.EnvRefreshSeconds: jsii.String(fmt.Sprint(int(originverify.DefaultRefresh.Seconds()))),
+		}
+		if cfg.Service.HealthCheckPath != "" {
+			env[originverify.EnvExemptPath] = jsii.String(cfg.Service.HealthCheckPath)
+		}
+		container.Environment = &env
+		suppress(task, false, suppression{
+			id:     "AwsSolutions-ECS2",
+			reason: "The environment holds no secret: the origin-verify secret's ARN (not its value), its refresh interval in seconds and the health check path. The value itself reaches the container only as an ECS secret (ORIGIN_VERIFY_SECRET) or through GetSecretValue with the task role.",
+		})
+		// Exactly the call the Checker makes, on exactly this secret.
+		task.AddToTaskRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Actions:   jsii.Strings("secretsmanager:GetSecretValue"),
+			Resources: jsii.Strings(*secret.SecretArn()),
+		}))
 	}
 	task.AddContainer(jsii.String("app"), container)
 	if _, ok := parsePrivateECR(cfg.Service.Image); ok {

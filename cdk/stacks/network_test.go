@@ -6,6 +6,9 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/stagehand-dev/stagehand/cdk/stacks"
+	"github.com/stagehand-dev/stagehand/internal/originverify"
 )
 
 func TestLoadBalancerIsInternalAndReachableOnlyThroughTheVpcLink(t *testing.T) {
@@ -142,16 +145,44 @@ func TestVpcEndpointsClusterAndService(t *testing.T) {
 			}
 
 			// The container gets the origin-verify secret from Secrets
-			// Manager, never as a plain environment variable.
+			// Manager, never as a plain environment variable: the
+			// environment holds its ARN (read from Shared's stable
+			// parameter), the refresh interval and the exempt health path.
+			secretArn := ssmParam(t, st, stacks.ParameterName(env.Config.Env, stacks.ParamOriginVerifySecretArn))
 			task := resources(t, st, "AWS::ECS::TaskDefinition")[0].Props
 			c := task["ContainerDefinitions"].([]any)[0].(map[string]any)
-			if env := c["Environment"]; env != nil {
-				t.Errorf("container has plain environment variables %v", env)
+			gotEnv := map[string]string{}
+			for _, e := range c["Environment"].([]any) {
+				gotEnv[render(get(e, "Name"))] = render(get(e, "Value"))
+			}
+			wantEnv := map[string]string{
+				originverify.EnvSecretARN:      secretArn,
+				originverify.EnvRefreshSeconds: "300",
+			}
+			if p := env.Config.Service.HealthCheckPath; p != "" {
+				wantEnv[originverify.EnvExemptPath] = p
+			}
+			if diff := cmp.Diff(wantEnv, gotEnv); diff != "" {
+				t.Errorf("container environment (-want +got):\n%s", diff)
 			}
 			secrets := c["Secrets"].([]any)
 			if len(secrets) != 1 || get(secrets[0], "Name") != "ORIGIN_VERIFY_SECRET" ||
-				!strings.Contains(render(get(secrets[0], "ValueFrom")), "OriginVerifySecret") {
+				render(get(secrets[0], "ValueFrom")) != secretArn {
 				t.Errorf("container secrets = %s, want ORIGIN_VERIFY_SECRET from the shared stack's secret", render(secrets))
+			}
+			// The task role may read exactly that secret (the rotation-aware
+			// check), nothing else.
+			taskRole := render(task["TaskRoleArn"])
+			var stmts []string
+			for _, p := range resources(t, st, "AWS::IAM::Policy") {
+				if roles := strs(p.Props["Roles"]); len(roles) == 1 && strings.TrimSuffix(taskRole, ".Arn}") == strings.TrimSuffix(roles[0], "}") {
+					for _, s := range get(p.Props, "PolicyDocument", "Statement").([]any) {
+						stmts = append(stmts, strings.Join(strs(get(s, "Action")), ",")+" on "+strings.Join(strs(get(s, "Resource")), " "))
+					}
+				}
+			}
+			if diff := cmp.Diff([]string{"secretsmanager:GetSecretValue on " + secretArn}, stmts); diff != "" {
+				t.Errorf("task role statements (-want +got):\n%s", diff)
 			}
 			if got, want := render(get(c, "LogConfiguration", "LogDriver")), "awslogs"; got != want {
 				t.Errorf("log driver = %s, want %s", got, want)

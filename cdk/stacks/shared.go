@@ -29,6 +29,7 @@ import (
 	"github.com/stagehand-dev/stagehand/cdk/config"
 	"github.com/stagehand-dev/stagehand/internal/emf"
 	"github.com/stagehand-dev/stagehand/internal/iamgrant"
+	"github.com/stagehand-dev/stagehand/internal/originverify"
 	"github.com/stagehand-dev/stagehand/internal/reconcile"
 )
 
@@ -54,6 +55,10 @@ const (
 
 // functionNames are every function of the shared stack.
 var functionNames = []string{FnAuthorizer, FnDeployment, FnReconcile, FnKeyAdmin}
+
+// ContinuationMaxConcurrency is the continuation queue's event source
+// mapping MaximumConcurrency (SQS allows 2 to 1000).
+const ContinuationMaxConcurrency = 2
 
 // Detail types of the deployment events the deployment function handles.
 const (
@@ -160,7 +165,7 @@ func NewSharedStack(scope constructs.Construct, id string, props *SharedStackPro
 
 	ss.OriginVerifySecret = awssecretsmanager.NewSecret(stack, jsii.String("OriginVerifySecret"), &awssecretsmanager.SecretProps{
 		SecretName:  jsii.String("stagehand/" + cfg.Env + "/origin-verify"),
-		Description: jsii.String("stagehand " + cfg.Env + ": value of the X-Origin-Verify header API Gateway adds to every backend request; the backend rejects requests without it"),
+		Description: jsii.String("stagehand " + cfg.Env + ": value of the X-Origin-Verify header on every backend request (the authorizer reads it and returns it in its context); the backend accepts AWSCURRENT, AWSPENDING and AWSPREVIOUS"),
 		GenerateSecretString: &awssecretsmanager.SecretStringGenerator{
 			PasswordLength:     jsii.Number(48),
 			ExcludePunctuation: jsii.Bool(true),
@@ -169,7 +174,7 @@ func NewSharedStack(scope constructs.Construct, id string, props *SharedStackPro
 	})
 	suppress(ss.OriginVerifySecret, false, suppression{
 		id:     "AwsSolutions-SMG4",
-		reason: "The origin-verify value is resolved into both colours' integration headers at deploy time, so an automatic rotation would break the live API until it is redeployed. It is rotated by updating the secret and deploying the next colour (the blue/green cutover), which this pipeline does on every release.",
+		reason: "Rotated by hand with put-secret-value (docs/cdk.md, Origin verify): the authorizer and the backend read AWSCURRENT/AWSPENDING/AWSPREVIOUS at run time and the authorizer sends a new value only after the backends have learnt it, which needs rotations at least the documented overlap apart; a rotation Lambda on a schedule could rotate twice within that overlap.",
 	})
 
 	// Queues: one DLQ per event path, and the continuation queue (with its
@@ -179,8 +184,8 @@ func NewSharedStack(scope constructs.Construct, id string, props *SharedStackPro
 	ss.ReconcileDLQ = newQueue(stack, "ReconcileDlq", nil, nil)
 	ss.ContinuationDLQ = newQueue(stack, "ContinuationDlq", nil, nil)
 	// AWS's guidance for an SQS event source: visibility timeout at least
-	// six times the function timeout, so retries after throttling (the
-	// function has reserved concurrency 1) do not re-deliver early.
+	// six times the function timeout, so that a message is not delivered
+	// again while an invocation may still be working on it.
 	ss.ContinuationQueue = newQueue(stack, "ContinuationQueue",
 		awscdk.Duration_Seconds(jsii.Number(6*cfg.Lambdas.Deployment.TimeoutSeconds)),
 		&awssqs.DeadLetterQueue{Queue: ss.ContinuationDLQ, MaxReceiveCount: jsii.Number(5)})
@@ -195,9 +200,35 @@ func NewSharedStack(scope constructs.Construct, id string, props *SharedStackPro
 		asset:       assets[FnAuthorizer],
 		size:        cfg.Lambdas.Authorizer,
 		description: "stagehand " + cfg.Env + " REQUEST authorizer (API keys and JWTs)",
-		env:         withEnv(env, map[string]*string{EnvAuthorizerConfig: jsii.String(authorizerJSON)}),
+		env: withEnv(env, map[string]*string{
+			EnvAuthorizerConfig:                 jsii.String(authorizerJSON),
+			originverify.EnvSecretARN:           ss.OriginVerifySecret.SecretArn(),
+			originverify.EnvRefreshSeconds:      jsii.String(fmt.Sprint(int(originverify.DefaultRefresh.Seconds()))),
+			originverify.EnvPromoteAfterSeconds: jsii.String(fmt.Sprint(int(originverify.DefaultPromoteAfter.Seconds()))),
+		}),
 	})
 	ss.grantTable(FnAuthorizer, tableKey, dynamoReadActions, kmsReadActions, nil)
+	// The authorizer reads the origin-verify secret (internal/originverify:
+	// GetSecretValue of AWSCURRENT, AWSPENDING, AWSPREVIOUS) and returns the
+	// value in its context; nothing else. The secret is encrypted with the
+	// AWS managed key aws/secretsmanager, whose key policy lets Secrets
+	// Manager decrypt for any principal allowed GetSecretValue: no
+	// kms:Decrypt statement.
+	ss.Roles[FnAuthorizer].AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions:   jsii.Strings("secretsmanager:GetSecretValue"),
+		Resources: jsii.Strings(*ss.OriginVerifySecret.SecretArn()),
+	}))
+	if cfg.LegacyColourExports {
+		// The exports older colour and Network stacks import (same names:
+		// CDK derives them from the construct path), kept until they are
+		// redeployed with the SSM wiring.
+		stack.ExportValue(ss.Authorizer.FunctionArn(), nil)
+		stack.ExportValue(ss.OriginVerifySecret.SecretArn(), nil)
+	}
+	publishParameter(stack, "AuthorizerArnParameter", cfg.Env, ParamAuthorizerArn, *ss.Authorizer.FunctionArn(),
+		"stagehand "+cfg.Env+": authorizer function ARN the colour stacks use")
+	publishParameter(stack, "OriginVerifySecretArnParameter", cfg.Env, ParamOriginVerifySecretArn, *ss.OriginVerifySecret.SecretArn(),
+		"stagehand "+cfg.Env+": origin-verify secret ARN (not its value) the network stack gives the backend")
 
 	handlerEnv := withEnv(env, map[string]*string{
 		EnvEventSource:       jsii.String(cfg.Events.Source),
@@ -210,8 +241,14 @@ func NewSharedStack(scope constructs.Construct, id string, props *SharedStackPro
 		size:        cfg.Lambdas.Deployment,
 		description: "stagehand " + cfg.Env + " re-association on API Deployment Completed / API Stack Retiring",
 		env:         handlerEnv,
-		reserved:    1,
-		asyncDLQ:    ss.DeploymentDLQ,
+		// No reserved concurrency: the continuation queue's event source
+		// mapping ignores it (a throttled message goes back to the queue
+		// and, after 5 receives, to the DLQ), and its MaximumConcurrency
+		// cannot be below 2. The mapping's MaximumConcurrency caps the
+		// continuation path instead, and the registry's run lease
+		// serializes the work of concurrent invocations (a second one
+		// defers to the lease holder).
+		asyncDLQ: ss.DeploymentDLQ,
 	})
 	ss.Reconcile = ss.newFunction(cfg, functionSpec{
 		id:          "Reconcile",
@@ -230,8 +267,9 @@ func NewSharedStack(scope constructs.Construct, id string, props *SharedStackPro
 	ss.Deployment.AddEventSource(awslambdaeventsources.NewSqsEventSource(ss.ContinuationQueue, &awslambdaeventsources.SqsEventSourceProps{
 		BatchSize:               jsii.Number(1),
 		ReportBatchItemFailures: jsii.Bool(true),
-		// The minimum; reserved concurrency 1 caps the invocations anyway.
-		MaxConcurrency: jsii.Number(2),
+		// The minimum the mapping allows; the function has no reserved
+		// concurrency the mapping could exceed (see above).
+		MaxConcurrency: jsii.Number(ContinuationMaxConcurrency),
 	}))
 
 	ss.newRules(cfg)

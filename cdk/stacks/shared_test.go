@@ -13,6 +13,7 @@ import (
 
 	"github.com/stagehand-dev/stagehand/cdk/stacks"
 	"github.com/stagehand-dev/stagehand/internal/iamgrant"
+	"github.com/stagehand-dev/stagehand/internal/originverify"
 	"github.com/stagehand-dev/stagehand/internal/reconcile"
 	"github.com/stagehand-dev/stagehand/internal/service"
 )
@@ -168,9 +169,12 @@ func TestLambdaFunctionsHonourTheHandlerContract(t *testing.T) {
 			asyncDLQ string
 		}{
 			{"authorizer", logicalID(t, sh.Stack, sh.Authorizer), [2]int{env.Config.Lambdas.Authorizer.MemoryMiB, env.Config.Lambdas.Authorizer.TimeoutSeconds},
-				map[string]string{stacks.EnvStage: name, stacks.EnvTable: tableRef, stacks.EnvAuthorizerConfig: authorizerJSON}, nil, ""},
+				map[string]string{stacks.EnvStage: name, stacks.EnvTable: tableRef, stacks.EnvAuthorizerConfig: authorizerJSON,
+					// The origin-verify secret's ARN (never its value) and timing.
+					originverify.EnvSecretARN: "${" + logicalID(t, sh.Stack, sh.OriginVerifySecret) + "}", originverify.EnvRefreshSeconds: "300", originverify.EnvPromoteAfterSeconds: "900"}, nil, ""},
 			{"deployment", logicalID(t, sh.Stack, sh.Deployment), [2]int{env.Config.Lambdas.Deployment.MemoryMiB, env.Config.Lambdas.Deployment.TimeoutSeconds},
-				handlerEnv, 1.0, logicalID(t, sh.Stack, sh.DeploymentDLQ)},
+				// No reserved concurrency: see TestContinuationMappingIsNeverThrottled.
+				handlerEnv, nil, logicalID(t, sh.Stack, sh.DeploymentDLQ)},
 			{"reconcile", logicalID(t, sh.Stack, sh.Reconcile), [2]int{env.Config.Lambdas.Reconcile.MemoryMiB, env.Config.Lambdas.Reconcile.TimeoutSeconds},
 				handlerEnv, 1.0, logicalID(t, sh.Stack, sh.ReconcileDLQ)},
 		}
@@ -492,8 +496,9 @@ func TestRolePermissions(t *testing.T) {
 		role string
 		want []string
 	}{
-		{"authorizer reads two actions on the table only", stacks.FnAuthorizer, []string{
+		{"authorizer reads two actions on the table only, and the origin-verify secret", stacks.FnAuthorizer, []string{
 			"dynamodb:GetItem,dynamodb:Query on " + table + " " + table + "/index/*",
+			"secretsmanager:GetSecretValue on ${" + logicalID(t, sh.Stack, sh.OriginVerifySecret) + "}",
 		}},
 		{"deployment", stacks.FnDeployment, append([]string{
 			readWrite, events, consume,

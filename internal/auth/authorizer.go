@@ -101,6 +101,7 @@ type Authorizer struct {
 	ttl      time.Duration
 	maxStale time.Duration
 	mode     Mode
+	reserve  int // bytes a wrapper adds to each response (WithContextReserve)
 
 	routes   *routeTable
 	policies *policyCache
@@ -261,8 +262,8 @@ func (a *Authorizer) authorize(ctx context.Context, req *events.APIGatewayCustom
 	}
 	d.customerID = p.customerID
 	pol := a.policies.get(arn.prefix, p.routes)
-	if pol.size+p.size > MaxPolicyBytes {
-		return events.APIGatewayCustomAuthorizerResponse{}, d, fmt.Errorf("%w: %d bytes", ErrPolicyTooLarge, pol.size+p.size)
+	if pol.size+p.size+a.reserve > MaxPolicyBytes {
+		return events.APIGatewayCustomAuthorizerResponse{}, d, fmt.Errorf("%w: %d bytes", ErrPolicyTooLarge, pol.size+p.size+a.reserve)
 	}
 	d.allowed = a.routes.permits(p.routes, arn.methodPath)
 	return events.APIGatewayCustomAuthorizerResponse{

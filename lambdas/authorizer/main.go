@@ -18,17 +18,63 @@ import (
 
 	"github.com/stagehand-dev/stagehand/internal/auth"
 	"github.com/stagehand-dev/stagehand/internal/auth/jwtverify"
+	"github.com/stagehand-dev/stagehand/internal/originverify"
 	"github.com/stagehand-dev/stagehand/internal/registry"
 )
 
 func main() {
 	logger := slog.New(slog.NewJSONHandler(os.Stderr, nil))
-	a, err := setup(context.Background(), os.Getenv, logger)
+	ctx := context.Background()
+	// The origin-verify secret is read while the authorizer is set up.
+	type senderResult struct {
+		wrap func(originverify.AuthorizerHandler) originverify.AuthorizerHandler
+		err  error
+	}
+	ov := make(chan senderResult, 1)
+	go func() {
+		wrap, err := originVerify(ctx, os.Getenv, logger)
+		ov <- senderResult{wrap, err}
+	}()
+	a, err := setup(ctx, os.Getenv, logger)
 	if err != nil {
 		logger.Error("authorizer cold start failed", "error", err)
 		os.Exit(1)
 	}
-	lambda.Start(a.Handle)
+	r := <-ov
+	if r.err != nil {
+		logger.Error("authorizer cold start failed", "error", r.err)
+		os.Exit(1)
+	}
+	lambda.Start(r.wrap(a.Handle))
+}
+
+// originVerify reads the origin-verify configuration and the secret, and
+// returns what wraps the handler so that every response's context carries
+// the value the backend checks (internal/originverify). Without
+// ORIGIN_VERIFY_SECRET_ARN (a local run) the handler is left as it is.
+func originVerify(ctx context.Context, getenv func(string) string, logger *slog.Logger) (func(originverify.AuthorizerHandler) originverify.AuthorizerHandler, error) {
+	cfg, err := originverify.LoadConfig(getenv)
+	if err != nil {
+		return nil, err
+	}
+	if !cfg.Enabled() {
+		logger.Warn("origin verify off: " + originverify.EnvSecretARN + " is not set")
+		return func(h originverify.AuthorizerHandler) originverify.AuthorizerHandler { return h }, nil
+	}
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRetryMaxAttempts(2))
+	if err != nil {
+		return nil, fmt.Errorf("load AWS config: %w", err)
+	}
+	sm := secretsmanager.NewFromConfig(awsCfg, func(o *secretsmanager.Options) {
+		if cfg.Endpoint != "" {
+			o.BaseEndpoint = aws.String(cfg.Endpoint)
+		}
+	})
+	sender, err := originverify.NewSender(ctx, sm, cfg.SecretARN, append(cfg.Options(), originverify.WithLogger(logger))...)
+	if err != nil {
+		return nil, fmt.Errorf("origin verify: %w", err)
+	}
+	return sender.Wrap, nil
 }
 
 // setup builds the authorizer: config (validated), AWS config, DynamoDB
@@ -66,7 +112,9 @@ func setup(ctx context.Context, getenv func(string) string, logger *slog.Logger)
 		return nil, verifierErr
 	}
 	store := registry.New(dynamodb.NewFromConfig(awsCfg), cfg.Table)
-	opts = append(opts, auth.WithLogger(logger))
+	// Leave room in API Gateway's 8 KiB response for the origin-verify
+	// value the handler's wrapper adds (see originVerify).
+	opts = append(opts, auth.WithLogger(logger), auth.WithContextReserve(originverify.ContextReserve))
 	return auth.New(cfg, store, opts...)
 }
 

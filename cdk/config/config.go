@@ -77,11 +77,20 @@ type Config struct {
 	Network  Network  `json:"network"`
 	Service  Service  `json:"service"`
 	Registry Registry `json:"registry"`
-	// Plans are the usage-plan tiers of this environment.
-	Plans   []Plan  `json:"plans"`
-	Events  Events  `json:"events"`
-	Lambdas Lambdas `json:"lambdas"`
-	API     API     `json:"api"`
+	// Plans are the usage-plan tiers of this environment, declared here and
+	// put into the registry by `stagehand plans apply`; the reconciler owns
+	// the API Gateway usage plans (no CloudFormation resource does).
+	Plans []Plan `json:"plans"`
+	// RetainLegacyUsagePlans is for one release of an environment whose
+	// Shared stack still has the CloudFormation usage plans of earlier
+	// releases: they stay in the template unchanged, with DeletionPolicy and
+	// UpdateReplacePolicy Retain, so that the next deploy without them
+	// leaves them in place for the registry to own (docs/cdk.md, "Migrating
+	// usage plans to the registry"). Never set in a shipped configuration.
+	RetainLegacyUsagePlans bool    `json:"retainLegacyUsagePlans,omitempty"`
+	Events                 Events  `json:"events"`
+	Lambdas                Lambdas `json:"lambdas"`
+	API                    API     `json:"api"`
 	// KeyAdmin configures the key administration API of the shared stack.
 	KeyAdmin KeyAdmin `json:"keyAdmin"`
 	Alarms   Alarms   `json:"alarms"`

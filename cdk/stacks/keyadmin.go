@@ -31,16 +31,26 @@ var dynamoKeyAdminActions = []string{
 // keyAdminControlPlane are the API Gateway calls of internal/service for
 // the key-admin API, per verb: metering keys (CreateApiKey,
 // DeleteApiKey), their usage plan membership (CreateUsagePlanKey,
-// DeleteUsagePlanKey) and usage reports (GetUsage). A path holding
-// "{plan}" is granted once per usage plan of this stack, so the function
-// cannot touch another environment's plans.
+// DeleteUsagePlanKey) and usage reports (GetUsage). Usage plans are
+// created at run time by the reconciler (the registry owns them), so their
+// ids are unknown at synth time: a path holding "{plan}" is granted on any
+// usage plan, and, when ownTag is set, only on usage plans tagged
+// stagehand:env=<this environment> (a UsagePlanKey inherits its plan's tags
+// for attribute-based access control, see "API Gateway resources that can
+// be tagged" in the API Gateway developer guide).
 var keyAdminControlPlane = []struct {
-	verb  string
-	paths []string
+	verb   string
+	paths  []string
+	ownTag bool
 }{
-	{"apigateway:POST", []string{"/apikeys", "/usageplans/{plan}/keys"}},
-	{"apigateway:DELETE", []string{"/apikeys/*", "/usageplans/{plan}/keys/*"}},
-	{"apigateway:GET", []string{"/usageplans/{plan}/usage"}},
+	{"apigateway:POST", []string{"/apikeys"}, false},
+	{"apigateway:POST", []string{"/usageplans/*/keys"}, true},
+	{"apigateway:DELETE", []string{"/apikeys/*"}, false},
+	{"apigateway:DELETE", []string{"/usageplans/*/keys/*"}, true},
+	// GetUsage reads counters only; API Gateway documents no tag
+	// inheritance for a plan's usage resource, so a tag condition could
+	// deny every report.
+	{"apigateway:GET", []string{"/usageplans/*/usage"}, false},
 }
 
 // newKeyAdmin builds the key administration function and its REST API
@@ -91,25 +101,20 @@ func (ss *SharedStack) grantKeyAdminControlPlane(cfg *config.Config) {
 	var wildcards []string
 	for _, c := range keyAdminControlPlane {
 		var resources []string
-		for _, p := range c.paths {
-			paths := []string{p}
-			if strings.Contains(p, "{plan}") {
-				paths = paths[:0]
-				for _, plan := range cfg.Plans {
-					paths = append(paths, strings.ReplaceAll(p, "{plan}", *ss.UsagePlans[plan.Name].UsagePlanId()))
-				}
-			}
-			for _, path := range paths {
-				resources = append(resources, *apiGatewayArn(ss.Stack, path))
-				if strings.HasSuffix(path, "*") {
-					wildcards = append(wildcards, "Resource::arn:<AWS::Partition>:apigateway:<AWS::Region>::"+ss.nagPath(path))
-				}
+		for _, path := range c.paths {
+			resources = append(resources, *apiGatewayArn(ss.Stack, path))
+			if strings.Contains(path, "*") {
+				wildcards = append(wildcards, "Resource::arn:<AWS::Partition>:apigateway:<AWS::Region>::"+path)
 			}
 		}
-		role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		props := &awsiam.PolicyStatementProps{
 			Actions:   jsii.Strings(c.verb),
 			Resources: jsii.Strings(resources...),
-		}))
+		}
+		if c.ownTag {
+			props.Conditions = ownPlansCondition(cfg)
+		}
+		role.AddToPolicy(awsiam.NewPolicyStatement(props))
 	}
 	// CreateApiKey with tags (internal/service tags each metering key with
 	// its environment and customer) is also authorized as tagging the new
@@ -126,7 +131,7 @@ func (ss *SharedStack) grantKeyAdminControlPlane(cfg *config.Config) {
 	wildcards = append(wildcards, "Resource::arn:<AWS::Partition>:apigateway:<AWS::Region>::"+keyTagsPath)
 	suppress(role, true, suppression{
 		id:        "AwsSolutions-IAM5",
-		reason:    "API Gateway API keys are created at run time (one metering key per customer and environment), so deleting one, removing it from a usage plan or tagging it on creation is addressed by a key id unknown at synth time. The usage plans are this stack's own (no wildcard), and each verb is granted only on the paths its call uses: POST to create keys and plan keys, DELETE to remove them, GET for usage, PUT on API-key tags (stagehand:* tag keys only) for tag-on-create.",
+		reason:    "API Gateway API keys are created at run time (one metering key per customer and environment), so deleting one, removing it from a usage plan or tagging it on creation is addressed by a key id unknown at synth time. The usage plans are created at run time by the reconciler, so plan keys are granted only on usage plans tagged stagehand:env=<this environment>, and each verb is granted only on the paths its call uses: POST to create keys and plan keys, DELETE to remove them, GET for usage, PUT on API-key tags (stagehand:* tag keys only) for tag-on-create.",
 		appliesTo: wildcards,
 	})
 }
@@ -135,13 +140,11 @@ func (ss *SharedStack) grantKeyAdminControlPlane(cfg *config.Config) {
 // /tags/ and the key's URL-encoded ARN (arn%3A...%3A%3A%2Fapikeys%2F<id>).
 const keyTagsPath = "/tags/*apikeys*"
 
-// nagPath renders an API Gateway path as cdk-nag prints it in a finding:
-// a usage plan id token becomes <LogicalId>.
-func (ss *SharedStack) nagPath(path string) string {
-	for _, p := range ss.UsagePlans {
-		path = strings.ReplaceAll(path, *p.UsagePlanId(), "<"+ss.logicalID(p)+">")
-	}
-	return path
+// ownPlansCondition limits a grant to this environment's usage plans: those
+// tagged stagehand:env=<env> (the reconciler tags every plan it creates,
+// and adopts only tagged ones).
+func ownPlansCondition(cfg *config.Config) *map[string]any {
+	return &map[string]any{"StringEquals": map[string]any{"aws:ResourceTag/" + TagEnv: cfg.Env}}
 }
 
 // keyAdminAPISpec describes one key-admin REST API.

@@ -41,7 +41,7 @@ type deployment struct {
 	w       *world
 	handler *reconcile.Handler
 	runner  *reconcile.Runner // the scheduled reconcile's
-	wg      sync.WaitGroup // continuations in flight
+	wg      sync.WaitGroup    // continuations in flight
 	errs    chan error
 
 	// kill, when set, cancels the first run's context after that many

@@ -63,24 +63,24 @@ func TestMain(m *testing.M) {
 // event bus, the real authorizer behind a local data plane for the custom
 // domain, and a backend.
 type world struct {
-	t       *testing.T
-	ctx     context.Context
-	table   string
-	store   *registry.Store
-	svc     *service.Service
-	emu     *apigw.Emulator
+	t     *testing.T
+	ctx   context.Context
+	table string
+	store *registry.Store
+	svc   *service.Service
+	emu   *apigw.Emulator
 	// declared are the plans of the environment's config file (plansFile).
 	declared  []map[string]any
 	plansFile string
-	emuURL  string
-	gw      *apigateway.Client
-	vclock  *clock.Skipping // API Gateway quotas and re-association pacing: real time that skips ahead when someone sleeps
-	bus     *eventbus.Bus
-	busURL  string
-	signKey *rsa.PrivateKey
-	authz   *auth.Authorizer
-	edge    *httptest.Server // the custom domain
-	plans   map[string]string
+	emuURL    string
+	gw        *apigateway.Client
+	vclock    *clock.Skipping // API Gateway quotas and re-association pacing: real time that skips ahead when someone sleeps
+	bus       *eventbus.Bus
+	busURL    string
+	signKey   *rsa.PrivateKey
+	authz     *auth.Authorizer
+	edge      *httptest.Server // the custom domain
+	plans     map[string]string
 
 	mu       sync.Mutex
 	mappings []mappingChange // the base path mapping over time

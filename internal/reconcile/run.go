@@ -658,8 +658,8 @@ func (r *Runner) own(ctx context.Context, client *Client, live []UsagePlan, stag
 					ids[j] = live[i].ID
 				}
 				o.problems = append(o.problems, Problem{PlanID: ids[0], Reason: fmt.Sprintf(
-					"usage plans %s are all tagged %s=%s and the registry records none of them: record the right one with `stagehand plans put %s --usage-plan-id ID`",
-					strings.Join(ids, ", "), TagPlan, rp.Name, rp.Name)})
+					"usage plans %s are all tagged %s=%s and the registry records none of them: remove the tag from all but the one to keep",
+					strings.Join(ids, ", "), TagPlan, rp.Name)})
 				continue
 			}
 		}

@@ -297,7 +297,9 @@ func StageUpdate(d Desired, p UsagePlan) PlanUpdate {
 // (replace) and /throttle, /quota (remove).
 func (u *PlanUpdate) limitOps(spec PlanSpec, p UsagePlan) {
 	n := len(u.Ops)
-	if spec.Description != p.Description {
+	// An empty description is "not declared" (plan records written before
+	// descriptions were registry data): the plan keeps its own.
+	if spec.Description != "" && spec.Description != p.Description {
 		u.Ops = append(u.Ops, PatchOp{Op: "replace", Path: "/description", Value: spec.Description})
 	}
 	switch {

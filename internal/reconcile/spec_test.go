@@ -54,6 +54,7 @@ func TestStageUpdateWithSpec(t *testing.T) {
 			{Op: "replace", Path: "/apiStages/" + green.String() + "/throttle/~1pets/GET/burstLimit", Value: "10"},
 		}, false},
 		{"orphan gains no stage", base, true, []registry.StageRef{blue, green}, nil, false},
+		{"undeclared description is kept", with(func(s *PlanSpec) { s.Description = "" }), false, []registry.StageRef{blue}, nil, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -209,6 +209,14 @@ func TestDeployVerify(t *testing.T) {
 	if err := w.emu.AttachKeyDirectly(w.plans["pro"], w.keys["b"]); err != nil {
 		t.Fatal(err)
 	}
+	// A usage plan whose tier left the registry (an orphan: the reconciler
+	// adds no stage to it) and a stray duplicate of basic do not hold the
+	// verification back.
+	for _, tier := range []string{"gone", "basic"} {
+		if _, err := w.emu.SeedUsagePlan(apigw.SeedPlan{Name: "prod-extra-" + tier, Tags: map[string]string{reconcile.TagEnv: "prod", reconcile.TagPlan: tier}}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	out, errOut, code = w.run(t, append(green, "-o", "json")...)
 	if code != 0 {
 		t.Fatalf("ready: exit %d: %s\n%s", code, errOut, out)

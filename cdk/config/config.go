@@ -22,6 +22,7 @@ import (
 
 	"github.com/stagehand-dev/stagehand/internal/auth"
 	"github.com/stagehand-dev/stagehand/internal/keyadmin"
+	"github.com/stagehand-dev/stagehand/internal/registry"
 )
 
 //go:embed *.json
@@ -83,11 +84,20 @@ type Config struct {
 	Network  Network  `json:"network"`
 	Service  Service  `json:"service"`
 	Registry Registry `json:"registry"`
-	// Plans are the usage-plan tiers of this environment.
-	Plans   []Plan  `json:"plans"`
-	Events  Events  `json:"events"`
-	Lambdas Lambdas `json:"lambdas"`
-	API     API     `json:"api"`
+	// Plans are the usage-plan tiers of this environment, declared here and
+	// put into the registry by `stagehand plans apply`; the reconciler owns
+	// the API Gateway usage plans (no CloudFormation resource does).
+	Plans []Plan `json:"plans"`
+	// RetainLegacyUsagePlans is for one release of an environment whose
+	// Shared stack still has the CloudFormation usage plans of earlier
+	// releases: they stay in the template unchanged, with DeletionPolicy and
+	// UpdateReplacePolicy Retain, so that the next deploy without them
+	// leaves them in place for the registry to own (docs/cdk.md, "Migrating
+	// usage plans to the registry"). Never set in a shipped configuration.
+	RetainLegacyUsagePlans bool    `json:"retainLegacyUsagePlans,omitempty"`
+	Events                 Events  `json:"events"`
+	Lambdas                Lambdas `json:"lambdas"`
+	API                    API     `json:"api"`
 	// KeyAdmin configures the key administration API of the shared stack.
 	KeyAdmin KeyAdmin `json:"keyAdmin"`
 	Alarms   Alarms   `json:"alarms"`
@@ -153,6 +163,24 @@ type Plan struct {
 	// a zero QuotaLimit means no quota.
 	QuotaLimit  int    `json:"quotaLimit"`
 	QuotaPeriod string `json:"quotaPeriod,omitempty"`
+	// MethodThrottles are per-method throttles set on every stage of the
+	// tier's usage plan, keyed "{resourcePath}/{httpMethod}" ("/pets/GET").
+	// Omitted: `stagehand plans apply` keeps what the registry has.
+	MethodThrottles map[string]Throttle `json:"methodThrottles,omitempty"`
+}
+
+// RegistryPlan is the tier as `stagehand plans apply` puts it into the
+// registry, which owns the usage plans (no CloudFormation resource does).
+func (p Plan) RegistryPlan(env string) registry.Plan {
+	out := registry.Plan{Env: env, Name: p.Name, Description: p.Description, RateLimit: p.RateLimit,
+		BurstLimit: int32(p.BurstLimit), QuotaLimit: int32(p.QuotaLimit), QuotaPeriod: p.QuotaPeriod}
+	if p.MethodThrottles != nil {
+		out.MethodThrottles = make(map[string]registry.MethodThrottle, len(p.MethodThrottles))
+		for k, t := range p.MethodThrottles {
+			out.MethodThrottles[k] = registry.MethodThrottle{RateLimit: t.RateLimit, BurstLimit: int32(t.BurstLimit)}
+		}
+	}
+	return out
 }
 
 // Events configures the EventBridge wiring.
@@ -563,6 +591,9 @@ func (c *Config) validatePlans(v *validator) {
 			v.add(path+".quotaPeriod", "must be DAY, WEEK or MONTH when quotaLimit is set, got %q", p.QuotaPeriod)
 		case p.QuotaLimit == 0 && p.QuotaPeriod != "":
 			v.add(path+".quotaPeriod", "must be empty when quotaLimit is 0 (no quota), got %q", p.QuotaPeriod)
+		}
+		if err := registry.ValidateMethodThrottles(p.RegistryPlan(c.Env).MethodThrottles); err != nil {
+			v.add(path+".methodThrottles", "%v", err)
 		}
 	}
 }

@@ -187,6 +187,12 @@ func TestValidation(t *testing.T) {
 		{"duplicate tier", func(m map[string]any) {
 			m["plans"] = append(m["plans"].([]any), m["plans"].([]any)[0])
 		}, []string{`plans[1].name: duplicate tier "basic"`}},
+		{"method throttle without a method", func(m map[string]any) {
+			m["plans"].([]any)[0].(map[string]any)["methodThrottles"] = map[string]any{"/pets": map[string]any{"rateLimit": 1, "burstLimit": 1}}
+		}, []string{`plans[0].methodThrottles: invalid plan: method throttle key "/pets"`}},
+		{"method throttles are valid", func(m map[string]any) {
+			m["plans"].([]any)[0].(map[string]any)["methodThrottles"] = map[string]any{"/pets/GET": map[string]any{"rateLimit": 1, "burstLimit": 2}}
+		}, nil},
 		{"no tiers", func(m map[string]any) { m["plans"] = []any{} }, []string{"plans: must define at least one tier"}},
 		{"account without region", func(m map[string]any) { m["account"] = "123456789012" }, []string{"account: account and region must be set together"}},
 		{"pinned without zones", func(m map[string]any) {

@@ -22,8 +22,9 @@ import (
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
 )
 
-// Tag keys stagehand puts on resources. The reconciler discovers usage
-// plans by TagEnv and TagPlan, so no manual step follows a deploy.
+// Tag keys stagehand puts on resources. The reconciler tags the usage
+// plans it creates with TagEnv and TagPlan, and adopts existing ones (the
+// CloudFormation-owned plans of earlier releases) by them.
 const (
 	TagEnv    = "stagehand:env"
 	TagPlan   = "stagehand:plan"

@@ -59,16 +59,6 @@ func TestProdDiffersFromDevWhereConfigSays(t *testing.T) {
 			func(t *testing.T, e *stacks.Environment) string {
 				return render(get(resources(t, e.Apis["blue"].Stack, "AWS::ApiGateway::Stage")[0].Props["MethodSettings"].([]any)[0], "ThrottlingRateLimit"))
 			}},
-		{"basic plan rate",
-			func(c *config.Config) string { return render(c.Plans[0].RateLimit) },
-			func(t *testing.T, e *stacks.Environment) string {
-				for _, p := range resources(t, e.Shared.Stack, "AWS::ApiGateway::UsagePlan") {
-					if p.Props["UsagePlanName"] == "stagehand-"+e.Config.Env+"-"+e.Config.Plans[0].Name {
-						return render(get(p.Props, "Throttle", "RateLimit"))
-					}
-				}
-				return "missing"
-			}},
 		{"NAT gateways",
 			func(c *config.Config) string { return render(float64(c.Network.NatGateways)) },
 			func(t *testing.T, e *stacks.Environment) string {

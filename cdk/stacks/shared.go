@@ -107,8 +107,11 @@ type SharedStackProps struct {
 // SharedStack holds the long-lived resources of an environment.
 type SharedStack struct {
 	awscdk.Stack
-	Table              awsdynamodb.Table
-	UsagePlans         map[string]awsapigateway.UsagePlan
+	Table awsdynamodb.Table
+	// LegacyUsagePlans are the CloudFormation usage plans kept, retained,
+	// for one release while an environment migrates to registry-owned
+	// plans (config retainLegacyUsagePlans); empty otherwise.
+	LegacyUsagePlans   map[string]awsapigateway.UsagePlan
 	OriginVerifySecret awssecretsmanager.Secret
 	Authorizer         awslambda.Function
 	Deployment         awslambda.Function
@@ -150,7 +153,7 @@ func NewSharedStack(scope constructs.Construct, id string, props *SharedStackPro
 	}
 
 	stack := awscdk.NewStack(scope, jsii.String(id), &props.StackProps)
-	ss := &SharedStack{Stack: stack, UsagePlans: map[string]awsapigateway.UsagePlan{}, Roles: map[string]awsiam.Role{}}
+	ss := &SharedStack{Stack: stack, LegacyUsagePlans: map[string]awsapigateway.UsagePlan{}, Roles: map[string]awsiam.Role{}}
 
 	var tableKey awskms.Key
 	if cfg.Registry.CustomerManagedKey {
@@ -161,7 +164,11 @@ func NewSharedStack(scope constructs.Construct, id string, props *SharedStackPro
 		})
 	}
 	ss.Table = newRegistryTable(stack, cfg, tableKey)
-	ss.newUsagePlans(cfg)
+	// No usage plan here: the registry owns them (internal/reconcile), so
+	// no update of this stack can reset their stages (aws-cdk#32544).
+	if cfg.RetainLegacyUsagePlans {
+		ss.retainLegacyUsagePlans(cfg)
+	}
 
 	ss.OriginVerifySecret = awssecretsmanager.NewSecret(stack, jsii.String("OriginVerifySecret"), &awssecretsmanager.SecretProps{
 		SecretName:  jsii.String("stagehand/" + cfg.Env + "/origin-verify"),
@@ -341,34 +348,6 @@ func newRegistryTable(stack awscdk.Stack, cfg *config.Config, key awskms.Key) aw
 		})
 	}
 	return table
-}
-
-// newUsagePlans creates one usage plan per tier. They declare no ApiStages:
-// the reconciler owns stage membership, and a declared list would be reset
-// by every update of this stack. Tags let the reconciler find them.
-func (ss *SharedStack) newUsagePlans(cfg *config.Config) {
-	for _, p := range cfg.Plans {
-		props := &awsapigateway.UsagePlanProps{
-			Name:        jsii.String("stagehand-" + cfg.Env + "-" + p.Name),
-			Description: jsii.String(p.Description),
-			Throttle: &awsapigateway.ThrottleSettings{
-				RateLimit:  jsii.Number(p.RateLimit),
-				BurstLimit: jsii.Number(p.BurstLimit),
-			},
-		}
-		if p.QuotaLimit > 0 {
-			props.Quota = &awsapigateway.QuotaSettings{
-				Limit:  jsii.Number(p.QuotaLimit),
-				Period: awsapigateway.Period(p.QuotaPeriod),
-			}
-		}
-		plan := awsapigateway.NewUsagePlan(ss.Stack, jsii.String("UsagePlan-"+p.Name), props)
-		// Tagged explicitly (not only through stack tags) because the
-		// reconciler discovers plans by these two tags.
-		awscdk.Tags_Of(plan).Add(jsii.String(TagEnv), jsii.String(cfg.Env), nil)
-		awscdk.Tags_Of(plan).Add(jsii.String(TagPlan), jsii.String(p.Name), nil)
-		ss.UsagePlans[p.Name] = plan
-	}
 }
 
 // newQueue builds an SSE (SQS-managed), TLS-only queue.
@@ -739,25 +718,4 @@ func (ss *SharedStack) newOutputs(cfg *config.Config) {
 	if ss.KeyAdminJWTAPI != nil {
 		out("KeyAdminJwtUrl", ss.KeyAdminJWTAPI.Url(), "keyAdminJwtUrl")
 	}
-	for _, p := range cfg.Plans {
-		out("UsagePlanId"+exportSafe(p.Name), ss.UsagePlans[p.Name].UsagePlanId(), "plan", p.Name)
-	}
-}
-
-// exportSafe turns a tier name (a-z, 0-9, -) into an output id part.
-func exportSafe(name string) string {
-	var b strings.Builder
-	upper := true
-	for _, r := range name {
-		if r == '-' {
-			upper = true
-			continue
-		}
-		if upper && r >= 'a' && r <= 'z' {
-			r -= 'a' - 'A'
-		}
-		upper = false
-		b.WriteRune(r)
-	}
-	return b.String()
 }

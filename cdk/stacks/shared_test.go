@@ -18,56 +18,87 @@ import (
 	"github.com/stagehand-dev/stagehand/internal/service"
 )
 
-func TestUsagePlansFollowConfigAndDeclareNoStages(t *testing.T) {
-	for _, name := range sortedKeys(envs) {
+// TestNoUsagePlanInShippedTemplates: the registry owns usage plans, so no
+// template of a shipped environment declares one (no stack update can reset
+// a plan's stages, aws-cdk#32544), and no output exports a plan id.
+func TestNoUsagePlanInShippedTemplates(t *testing.T) {
+	for _, name := range shippedEnvs {
 		t.Run(name, func(t *testing.T) {
-			// given the environment's configured tiers
-			env := envs[name]
-			type plan struct {
-				Name, Period       string
-				Rate               float64
-				Burst, Quota       float64
-				EnvTag, PlanTag    string
-				DeclaresApiStages  bool
-				DeclaresQuotaBlock bool
-			}
-			var want []plan
-			for _, p := range env.Config.Plans {
-				want = append(want, plan{
-					Name: "stagehand-" + name + "-" + p.Name, Period: p.QuotaPeriod,
-					Rate: p.RateLimit, Burst: float64(p.BurstLimit), Quota: float64(p.QuotaLimit),
-					EnvTag: name, PlanTag: p.Name, DeclaresQuotaBlock: p.QuotaLimit > 0,
-				})
-			}
-			// when the shared stack is synthesized
-			var got []plan
-			for _, r := range resources(t, env.Shared.Stack, "AWS::ApiGateway::UsagePlan") {
-				_, hasStages := r.Props["ApiStages"]
-				_, hasQuota := r.Props["Quota"]
-				tags := map[string]string{}
-				for _, tag := range r.Props["Tags"].([]any) {
-					tm := tag.(map[string]any)
-					tags[tm["Key"].(string)] = tm["Value"].(string)
+			// given every stack of the environment, as synthesized
+			checked := 0
+			for _, st := range allStacks() {
+				// Shared-dev, Network-dev, Api-dev-blue, Domain-dev, ...
+				if parts := strings.Split(*st.StackName(), "-"); len(parts) < 2 || parts[1] != name {
+					continue
 				}
-				quota, _ := get(r.Props, "Quota", "Limit").(float64)
-				period, _ := get(r.Props, "Quota", "Period").(string)
-				got = append(got, plan{
-					Name: r.Props["UsagePlanName"].(string), Period: period,
-					Rate:  get(r.Props, "Throttle", "RateLimit").(float64),
-					Burst: get(r.Props, "Throttle", "BurstLimit").(float64), Quota: quota,
-					EnvTag: tags[stacks.TagEnv], PlanTag: tags[stacks.TagPlan],
-					DeclaresApiStages: hasStages, DeclaresQuotaBlock: hasQuota,
-				})
+				checked++
+				// when its template is read
+				tmpl, err := json.Marshal(templateJSON(t, st))
+				if err != nil {
+					t.Fatal(err)
+				}
+				// then it declares no usage plan and exports no plan id
+				for _, banned := range []string{"AWS::ApiGateway::UsagePlan", "UsagePlanId"} {
+					if strings.Contains(string(tmpl), banned) {
+						t.Errorf("%s: template contains %q", *st.StackName(), banned)
+					}
+				}
 			}
-			// then there is one plan per tier, tagged for discovery, with
-			// the configured limits and no ApiStages (the reconciler owns them)
-			sortPlans := func(p []plan) { sort.Slice(p, func(i, j int) bool { return p[i].Name < p[j].Name }) }
-			sortPlans(want)
-			sortPlans(got)
-			if diff := cmp.Diff(want, got); diff != "" {
-				t.Errorf("usage plans (-want +got):\n%s", diff)
+			if checked < 4 {
+				t.Errorf("checked %d stacks of %s, want Network, Shared and both colours", checked, name)
 			}
 		})
+	}
+}
+
+// TestLegacyUsagePlansAreRetainedUnchanged: with retainLegacyUsagePlans
+// (qa), the Shared stack keeps the usage plans of earlier releases with the
+// same logical ids and properties, only DeletionPolicy and
+// UpdateReplacePolicy Retain added, so that the deploy removing them leaves
+// the plans in place for the registry to adopt.
+func TestLegacyUsagePlansAreRetainedUnchanged(t *testing.T) {
+	env := envs["qa"]
+	type plan struct {
+		ID, Name, Description, Period, EnvTag, PlanTag string
+		Rate, Burst, Quota                             float64
+		DeclaresApiStages                              bool
+		Deletion, Replace                              string
+	}
+	var want []plan
+	for _, p := range env.Config.Plans {
+		want = append(want, plan{ID: "UsagePlan-" + p.Name, Name: "stagehand-qa-" + p.Name, Description: p.Description,
+			Period: p.QuotaPeriod, EnvTag: "qa", PlanTag: p.Name, Rate: p.RateLimit, Burst: float64(p.BurstLimit),
+			Quota: float64(p.QuotaLimit), Deletion: "Retain", Replace: "Retain"})
+	}
+	var got []plan
+	for _, r := range resources(t, env.Shared.Stack, "AWS::ApiGateway::UsagePlan") {
+		_, hasStages := r.Props["ApiStages"]
+		tags := map[string]string{}
+		for _, tag := range r.Props["Tags"].([]any) {
+			tm := tag.(map[string]any)
+			tags[tm["Key"].(string)] = tm["Value"].(string)
+		}
+		quota, _ := get(r.Props, "Quota", "Limit").(float64)
+		period, _ := get(r.Props, "Quota", "Period").(string)
+		desc, _ := r.Props["Description"].(string)
+		del, _ := r.Raw["DeletionPolicy"].(string)
+		rep, _ := r.Raw["UpdateReplacePolicy"].(string)
+		var id string
+		for tier, c := range env.Shared.LegacyUsagePlans {
+			if logicalID(t, env.Shared.Stack, c) == r.ID {
+				id = "UsagePlan-" + tier
+			}
+		}
+		got = append(got, plan{ID: id, Name: r.Props["UsagePlanName"].(string), Description: desc, Period: period,
+			EnvTag: tags[stacks.TagEnv], PlanTag: tags[stacks.TagPlan],
+			Rate: get(r.Props, "Throttle", "RateLimit").(float64), Burst: get(r.Props, "Throttle", "BurstLimit").(float64),
+			Quota: quota, DeclaresApiStages: hasStages, Deletion: del, Replace: rep})
+	}
+	sortPlans := func(p []plan) { sort.Slice(p, func(i, j int) bool { return p[i].Name < p[j].Name }) }
+	sortPlans(want)
+	sortPlans(got)
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("legacy usage plans (-want +got):\n%s", diff)
 	}
 }
 
@@ -469,7 +500,18 @@ func statementsOf(t *testing.T, sh *stacks.SharedStack, role string) []string {
 			if strings.HasPrefix(actions[0], "logs:") || strings.HasPrefix(actions[0], "xray:") {
 				continue
 			}
-			out = append(out, strings.Join(actions, ",")+" on "+strings.Join(strs(sm["Resource"]), " "))
+			line := strings.Join(actions, ",") + " on " + strings.Join(strs(sm["Resource"]), " ")
+			if c, ok := sm["Condition"].(map[string]any); ok {
+				var conds []string
+				for op, kv := range c {
+					for k, v := range kv.(map[string]any) {
+						conds = append(conds, op+" "+k+"="+strings.Join(strs(v), ","))
+					}
+				}
+				sort.Strings(conds)
+				line += " if " + strings.Join(conds, "; ")
+			}
+			out = append(out, line)
 		}
 	}
 	sort.Strings(out)

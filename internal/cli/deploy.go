@@ -178,6 +178,11 @@ func verifyOnce(ctx context.Context, app *App, ref registry.StageRef) (reconcile
 	if err != nil {
 		return reconcile.VerifyReport{}, err
 	}
+	reg, err := store.ListPlans(ctx, app.Env)
+	if err != nil {
+		return reconcile.VerifyReport{}, err
+	}
+	plans = reconcile.OwnedPlans(plans, reg)
 	for i := range plans {
 		keys, err := client.ReadKeys(ctx, plans[i].ID)
 		if err != nil {

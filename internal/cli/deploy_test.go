@@ -224,6 +224,14 @@ func TestDeployVerify(t *testing.T) {
 	if err := w.emu.AttachKeyDirectly(w.plans["pro"], w.keys["b"]); err != nil {
 		t.Fatal(err)
 	}
+	// A usage plan whose tier left the registry (an orphan: the reconciler
+	// adds no stage to it) and a stray duplicate of basic do not hold the
+	// verification back.
+	for _, tier := range []string{"gone", "basic"} {
+		if _, err := w.emu.SeedUsagePlan(apigw.SeedPlan{Name: "prod-extra-" + tier, Tags: map[string]string{reconcile.TagEnv: "prod", reconcile.TagPlan: tier}}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	out, errOut, code = w.run(t, append(green, "-o", "json")...)
 	if code != 0 {
 		t.Fatalf("ready: exit %d: %s\n%s", code, errOut, out)
@@ -382,6 +390,10 @@ func TestReconcileCommand(t *testing.T) {
 	if err := w.emu.AttachKeyDirectly(w.plans["pro"], w.keys["b"]); err != nil {
 		t.Fatal(err)
 	}
+	// gold is declared in the registry with no usage plan yet.
+	if _, err := w.store.PutPlan(ctx, registry.Plan{Env: "prod", Name: "gold", RateLimit: 5, BurstLimit: 10}, "test"); err != nil {
+		t.Fatal(err)
+	}
 	w.emu.ResetCounters()
 
 	out, errOut, code := w.run(t, "reconcile", "--dry-run")
@@ -393,12 +405,13 @@ func TestReconcileCommand(t *testing.T) {
 		"basic  UpdateUsagePlan (1 ops): add stage " + w.apis["blue"] + ":prod",
 		"attach key " + w.keys["a"], "attach key " + w.keys["s"],
 		"1 usage plan update(s), 0 detach(es), 2 attach(es)",
+		"create usage plan stagehand-prod-gold for tier gold",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("dry run output lacks %q:\n%s", want, out)
 		}
 	}
-	if n := w.emu.Applied("UpdateUsagePlan") + w.emu.Applied("CreateUsagePlanKey"); n != 0 {
+	if n := w.emu.Applied("UpdateUsagePlan") + w.emu.Applied("CreateUsagePlanKey") + w.emu.Applied("CreateUsagePlan"); n != 0 {
 		t.Errorf("dry run applied %d writes", n)
 	}
 
@@ -408,6 +421,9 @@ func TestReconcileCommand(t *testing.T) {
 	}
 	if !strings.Contains(out, "prod: converged: 1 usage plan(s) updated, 2 key(s) attached, 0 detached") {
 		t.Errorf("output %q", out)
+	}
+	if n := w.emu.Applied("CreateUsagePlan"); n != 1 {
+		t.Errorf("CreateUsagePlan applied %d times, want 1 (gold)", n)
 	}
 	out, _, code = w.run(t, "reconcile", "--dry-run")
 	if code != 0 || !strings.Contains(out, "nothing to do") {

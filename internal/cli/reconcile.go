@@ -87,8 +87,11 @@ func printOperations(w *tabwriter.Writer, rep reconcile.DryRunReport) {
 		fmt.Fprintf(w, "; retired: %s", joinRefs(rep.Retired))
 	}
 	fmt.Fprintln(w)
+	for _, tier := range rep.Create {
+		fmt.Fprintf(w, "create usage plan %s for tier %s\n", reconcile.PlanName(rep.Env, tier), tier)
+	}
 	ops := rep.Operations
-	if ops.Empty() {
+	if ops.Empty() && len(rep.Create) == 0 {
 		fmt.Fprintf(w, "nothing to do (%d reads)\n", rep.Reads)
 	} else {
 		fmt.Fprintln(w, "USAGE PLAN\tTIER\tOPERATION")
@@ -99,6 +102,12 @@ func printOperations(w *tabwriter.Writer, rep reconcile.DryRunReport) {
 			}
 			if u.ThrottlesCopied > 0 {
 				parts = append(parts, fmt.Sprintf("copy %d method throttle(s)", u.ThrottlesCopied))
+			}
+			if u.LimitsChanged {
+				parts = append(parts, "set limits from the registry")
+			}
+			if n := u.ThrottlesSet + u.ThrottlesRemoved; n > 0 {
+				parts = append(parts, fmt.Sprintf("set %d, remove %d method throttle(s)", u.ThrottlesSet, u.ThrottlesRemoved))
 			}
 			for _, s := range u.Removed {
 				parts = append(parts, "remove stage "+s.String())

@@ -227,7 +227,7 @@ func newPlansCommand(app *App) *cobra.Command {
 	var p registry.Plan
 	put := &cobra.Command{
 		Use:   "put NAME --env ENV [--usage-plan-id ID]",
-		Short: "Register a plan (normally discovered from usage plan tags by reconcile)",
+		Short: "Put one plan into the registry (normally declared in the config file: plans apply); reconcile creates or adopts its usage plan",
 		Args:  exactArgs(1, "NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := app.requireEnv(); err != nil {
@@ -252,12 +252,12 @@ func newPlansCommand(app *App) *cobra.Command {
 			})
 		},
 	}
-	put.Flags().StringVar(&p.UsagePlanID, "usage-plan-id", "", "API Gateway usage plan id (empty: attach keys once reconcile discovers it by tag)")
+	put.Flags().StringVar(&p.UsagePlanID, "usage-plan-id", "", "API Gateway usage plan id (empty: reconcile adopts the plan tagged with the tier, or creates one)")
 	put.Flags().Float64Var(&p.RateLimit, "rate", 0, "throttle rate (requests/s)")
 	put.Flags().Int32Var(&p.BurstLimit, "burst", 0, "throttle burst")
 	put.Flags().Int32Var(&p.QuotaLimit, "quota", 0, "quota limit")
 	put.Flags().StringVar(&p.QuotaPeriod, "quota-period", "", "DAY, WEEK or MONTH")
-	cmd.AddCommand(list, put)
+	cmd.AddCommand(list, put, newPlansApplyCommand(app))
 	return cmd
 }
 

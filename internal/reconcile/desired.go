@@ -178,3 +178,24 @@ func Verify(stage registry.StageRef, subs []registry.Subscription, plans []Usage
 	sort.Strings(rep.Unplaced)
 	return rep
 }
+
+// OwnedPlans keeps the usage plans the registry's plans own, as the
+// reconciler maps them (see Runner.own): for each registry plan, the usage
+// plan whose id it records, or, before adoption (no id recorded yet), those
+// tagged with its tier. Orphans (a tier no longer in the registry: they
+// gain no stage by design) and stray duplicates are dropped, so that
+// verification judges only the plans customers can be in.
+func OwnedPlans(plans []UsagePlan, reg []registry.Plan) []UsagePlan {
+	byTier := make(map[string]registry.Plan, len(reg))
+	for _, p := range reg {
+		byTier[p.Name] = p
+	}
+	var out []UsagePlan
+	for _, p := range plans {
+		rp, ok := byTier[p.Tier]
+		if ok && (rp.UsagePlanID == "" || rp.UsagePlanID == p.ID) {
+			out = append(out, p)
+		}
+	}
+	return out
+}

@@ -481,7 +481,8 @@ func (x *execution) update(ctx context.Context, i int) error {
 	case err == nil:
 		x.applied(i, updated)
 		e.log.Info("usage plan updated", "planId", p.ID, "tier", p.Tier, "added", refs(u.Added), "removed", refs(u.Removed),
-			"throttlesCopied", u.ThrottlesCopied)
+			"throttlesCopied", u.ThrottlesCopied,
+			"limitsChanged", u.LimitsChanged, "throttlesSet", u.ThrottlesSet, "throttlesRemoved", u.ThrottlesRemoved)
 		return x.maybeCheckpoint(ctx, e.clock.Now(), true)
 	case code == "ConflictException" || code == "NotFoundException":
 		// Our view is stale: most often an earlier attempt of this very
@@ -497,7 +498,7 @@ func (x *execution) update(ctx context.Context, i int) error {
 			e.log.Info("usage plan already updated (response of an applied request lost)", "planId", p.ID)
 			return nil
 		}
-		x.plans[i].Stages = fresh.Stages
+		x.plans[i].TakeState(fresh)
 		return nil
 	case code == "BadRequestException" && strings.Contains(errorMessage(err), "multiple Usage Plans"):
 		if x.deferred[p.ID] {
@@ -606,7 +607,7 @@ func (x *execution) reread1(ctx context.Context, i int) error {
 }
 
 func (x *execution) applied(i int, updated UsagePlan) {
-	x.plans[i].Stages = updated.Stages
+	x.plans[i].TakeState(updated)
 	x.res.Counts.PlansUpdated++
 	x.res.PlansDone = append(x.res.PlansDone, x.plans[i].ID)
 	x.pending = slices.DeleteFunc(x.pending, func(j int) bool { return j == i })

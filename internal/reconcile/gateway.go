@@ -24,6 +24,7 @@ import (
 type Gateway interface {
 	GetUsagePlans(ctx context.Context, in *apigateway.GetUsagePlansInput, optFns ...func(*apigateway.Options)) (*apigateway.GetUsagePlansOutput, error)
 	GetUsagePlan(ctx context.Context, in *apigateway.GetUsagePlanInput, optFns ...func(*apigateway.Options)) (*apigateway.GetUsagePlanOutput, error)
+	CreateUsagePlan(ctx context.Context, in *apigateway.CreateUsagePlanInput, optFns ...func(*apigateway.Options)) (*apigateway.CreateUsagePlanOutput, error)
 	UpdateUsagePlan(ctx context.Context, in *apigateway.UpdateUsagePlanInput, optFns ...func(*apigateway.Options)) (*apigateway.UpdateUsagePlanOutput, error)
 	GetUsagePlanKeys(ctx context.Context, in *apigateway.GetUsagePlanKeysInput, optFns ...func(*apigateway.Options)) (*apigateway.GetUsagePlanKeysOutput, error)
 	CreateUsagePlanKey(ctx context.Context, in *apigateway.CreateUsagePlanKeyInput, optFns ...func(*apigateway.Options)) (*apigateway.CreateUsagePlanKeyOutput, error)
@@ -206,7 +207,7 @@ func (c *Client) ReadPlan(ctx context.Context, planID string) (UsagePlan, error)
 	if err != nil {
 		return UsagePlan{}, fmt.Errorf("get usage plan %s: %w", planID, err)
 	}
-	return fromSDKPlan(types.UsagePlan{ApiStages: out.ApiStages, Id: out.Id, Name: out.Name, Tags: out.Tags, Throttle: out.Throttle, Quota: out.Quota}), nil
+	return fromSDKPlan(types.UsagePlan{ApiStages: out.ApiStages, Id: out.Id, Name: out.Name, Description: out.Description, Tags: out.Tags, Throttle: out.Throttle, Quota: out.Quota}), nil
 }
 
 // ReadKeys returns the sorted API key ids of a usage plan.
@@ -267,7 +268,52 @@ func (c *Client) UpdatePlan(ctx context.Context, planID string, ops []PatchOp) (
 	if err != nil {
 		return UsagePlan{}, fmt.Errorf("update usage plan %s: %w", planID, err)
 	}
-	return fromSDKPlan(types.UsagePlan{ApiStages: out.ApiStages, Id: out.Id, Name: out.Name, Tags: out.Tags, Throttle: out.Throttle, Quota: out.Quota}), nil
+	return fromSDKPlan(types.UsagePlan{ApiStages: out.ApiStages, Id: out.Id, Name: out.Name, Description: out.Description, Tags: out.Tags, Throttle: out.Throttle, Quota: out.Quota}), nil
+}
+
+// PlanName is the name of the usage plan the reconciler creates for a tier.
+func PlanName(env, tier string) string { return "stagehand-" + env + "-" + tier }
+
+// CreatePlan creates the usage plan of tier from spec, with stages (each
+// with spec's per-method throttles) and the tags stagehand:env and
+// stagehand:plan, so that a run that dies before recording its id adopts
+// it by tag. CreateUsagePlan is not UpdateUsagePlan: it falls under API
+// Gateway's default control-plane rate, not the 1 per 20 s quota, so it is
+// paced by the call budget only.
+func (c *Client) CreatePlan(ctx context.Context, env string, spec PlanSpec, stages []registry.StageRef) (UsagePlan, error) {
+	in := &apigateway.CreateUsagePlanInput{
+		Name: aws.String(PlanName(env, spec.Tier)),
+		Tags: map[string]string{TagEnv: env, TagPlan: spec.Tier},
+	}
+	if spec.Description != "" {
+		in.Description = aws.String(spec.Description)
+	}
+	if spec.RateLimit != 0 || spec.BurstLimit != 0 {
+		in.Throttle = &types.ThrottleSettings{RateLimit: spec.RateLimit, BurstLimit: spec.BurstLimit}
+	}
+	if spec.QuotaPeriod != "" {
+		in.Quota = &types.QuotaSettings{Limit: spec.QuotaLimit, Period: types.QuotaPeriodType(spec.QuotaPeriod)}
+	}
+	for _, ref := range stages {
+		s := types.ApiStage{ApiId: aws.String(ref.APIID), Stage: aws.String(ref.Stage)}
+		if len(spec.MethodThrottles) > 0 {
+			s.Throttle = make(map[string]types.ThrottleSettings, len(spec.MethodThrottles))
+			for k, t := range spec.MethodThrottles {
+				s.Throttle[k] = types.ThrottleSettings{RateLimit: t.Rate, BurstLimit: t.Burst}
+			}
+		}
+		in.ApiStages = append(in.ApiStages, s)
+	}
+	var out *apigateway.CreateUsagePlanOutput
+	err := c.call(ctx, "CreateUsagePlan", func(opt func(*apigateway.Options)) error {
+		var err error
+		out, err = c.gw.CreateUsagePlan(ctx, in, opt)
+		return err
+	})
+	if err != nil {
+		return UsagePlan{}, fmt.Errorf("create usage plan for tier %s: %w", spec.Tier, err)
+	}
+	return fromSDKPlan(types.UsagePlan{ApiStages: out.ApiStages, Id: out.Id, Name: out.Name, Description: out.Description, Tags: out.Tags, Throttle: out.Throttle, Quota: out.Quota}), nil
 }
 
 // AttachKey adds a key to a usage plan; a key already there is success.
@@ -318,7 +364,7 @@ func errorMessage(err error) string {
 }
 
 func fromSDKPlan(p types.UsagePlan) UsagePlan {
-	out := UsagePlan{ID: aws.ToString(p.Id), Name: aws.ToString(p.Name), Tier: p.Tags[TagPlan]}
+	out := UsagePlan{ID: aws.ToString(p.Id), Name: aws.ToString(p.Name), Description: aws.ToString(p.Description), Tier: p.Tags[TagPlan]}
 	for _, s := range p.ApiStages {
 		ps := PlanStage{Ref: registry.StageRef{APIID: aws.ToString(s.ApiId), Stage: aws.ToString(s.Stage)}}
 		if len(s.Throttle) > 0 {

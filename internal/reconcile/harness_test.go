@@ -92,6 +92,12 @@ func newWorld(t testing.TB, cfg worldConfig) *world {
 		}
 		w.tiers = append(w.tiers, tier)
 		w.planOf[tier] = id
+		// The registry owns the tier (as `plans apply` declares it); the
+		// first run adopts the usage plan tagged with it.
+		if _, err := w.store.PutPlan(w.ctx, registry.Plan{Env: envName, Name: tier, RateLimit: 100, BurstLimit: 200,
+			QuotaLimit: 10000, QuotaPeriod: "MONTH"}, "test"); err != nil {
+			t.Fatal(err)
+		}
 	}
 	// A usage plan of another environment: never touched (when the
 	// account limit leaves room for it).

@@ -53,9 +53,10 @@ type UsagePlan struct {
 	Stages []PlanStage `json:"stages"`
 	// Keys are the API key ids in the plan, sorted ascending; valid only
 	// when KeysRead is true.
-	Keys     []string `json:"keys,omitempty"`
-	KeysRead bool     `json:"keysRead"`
-	// Plan-level limits, copied into the registry's Plan on discovery.
+	Keys        []string `json:"keys,omitempty"`
+	KeysRead    bool     `json:"keysRead"`
+	Description string   `json:"description,omitempty"`
+	// Plan-level limits, compared with the registry's Plan.
 	RateLimit   float64 `json:"rateLimit,omitempty"`
 	BurstLimit  int32   `json:"burstLimit,omitempty"`
 	QuotaLimit  int32   `json:"quotaLimit,omitempty"`
@@ -85,6 +86,15 @@ type Desired struct {
 	// id it belongs in. A key in a plan of the environment that is not in
 	// KeyPlan, or that belongs to another plan, is detached.
 	KeyPlan map[string]string
+	// Specs maps a usage plan id to the registry plan it serves: its limits
+	// and per-method throttles are part of the plan's one update. A plan
+	// without a spec keeps its limits and gets the throttles of the stage
+	// each new stage replaces (ThrottleSource).
+	Specs map[string]PlanSpec
+	// Orphans are usage plans tagged with the environment whose tier is no
+	// longer a registry plan: they gain no stage (retired stages still
+	// leave them, so they drain and can be deleted by hand) and keep no key.
+	Orphans map[string]bool
 
 	// keysByPlan is KeyPlan inverted, each list sorted (built lazily by
 	// index; NewDesired builds it up front).
@@ -131,6 +141,34 @@ type PatchOp struct {
 	Value string `json:"value"`
 }
 
+// PlanSpec is what the registry declares for one usage plan.
+type PlanSpec struct {
+	Tier        string
+	Description string
+	RateLimit   float64
+	BurstLimit  int32
+	QuotaLimit  int32
+	QuotaPeriod string // empty: no quota
+	// MethodThrottles are set on every stage of the plan (nil: not
+	// declared; new stages copy their source stage's, as without a spec).
+	MethodThrottles map[string]Throttle
+}
+
+// SpecFromPlan is the spec of a registry plan.
+func SpecFromPlan(p registry.Plan) PlanSpec {
+	s := PlanSpec{Tier: p.Name, Description: p.Description, RateLimit: p.RateLimit, BurstLimit: p.BurstLimit}
+	if p.QuotaPeriod != "" && p.QuotaLimit > 0 {
+		s.QuotaLimit, s.QuotaPeriod = p.QuotaLimit, p.QuotaPeriod
+	}
+	if p.MethodThrottles != nil {
+		s.MethodThrottles = make(map[string]Throttle, len(p.MethodThrottles))
+		for k, t := range p.MethodThrottles {
+			s.MethodThrottles[k] = Throttle{Rate: t.RateLimit, Burst: t.BurstLimit}
+		}
+	}
+	return s
+}
+
 // PlanUpdate is the single UpdateUsagePlan of one plan.
 type PlanUpdate struct {
 	PlanID  string              `json:"planId"`
@@ -138,8 +176,15 @@ type PlanUpdate struct {
 	Added   []registry.StageRef `json:"added,omitempty"`
 	Removed []registry.StageRef `json:"removed,omitempty"`
 	// ThrottlesCopied counts the method throttles copied to added stages.
-	ThrottlesCopied int       `json:"throttlesCopied,omitempty"`
-	Ops             []PatchOp `json:"ops"`
+	ThrottlesCopied int `json:"throttlesCopied,omitempty"`
+	// LimitsChanged: the update sets the plan's throttle, quota or
+	// description to the registry's.
+	LimitsChanged bool `json:"limitsChanged,omitempty"`
+	// ThrottlesSet and ThrottlesRemoved count per-method throttles set to,
+	// or removed to match, the registry's on the plan's stages.
+	ThrottlesSet     int       `json:"throttlesSet,omitempty"`
+	ThrottlesRemoved int       `json:"throttlesRemoved,omitempty"`
+	Ops              []PatchOp `json:"ops"`
 }
 
 // KeyOp attaches a key to, or detaches it from, a usage plan.
@@ -194,12 +239,26 @@ func Plan(d Desired, plans []UsagePlan) Operations {
 // replaces, and remove each retired stage p still has.
 func StageUpdate(d Desired, p UsagePlan) PlanUpdate {
 	u := PlanUpdate{PlanID: p.ID, Tier: p.Tier}
+	spec, managed := d.Specs[p.ID]
+	if managed {
+		u.limitOps(spec, p)
+	}
 	for _, ref := range d.Stages {
-		if _, ok := p.stage(ref); ok {
+		if d.Orphans[p.ID] {
+			break
+		}
+		if have, ok := p.stage(ref); ok {
+			if managed && spec.MethodThrottles != nil {
+				u.throttleOps(ref, have.Throttles, spec.MethodThrottles)
+			}
 			continue
 		}
 		u.Added = append(u.Added, ref)
 		u.Ops = append(u.Ops, PatchOp{Op: "add", Path: "/apiStages", Value: ref.String()})
+		if managed && spec.MethodThrottles != nil {
+			u.throttleOps(ref, nil, spec.MethodThrottles)
+			continue
+		}
 		src, ok := d.ThrottleSource[ref]
 		if !ok {
 			continue
@@ -230,6 +289,81 @@ func StageUpdate(d Desired, p UsagePlan) PlanUpdate {
 		}
 	}
 	return u
+}
+
+// limitOps sets the plan's description, throttle and quota to spec's.
+// Patch paths as UpdateUsagePlan documents them: /description,
+// /throttle/rateLimit, /throttle/burstLimit, /quota/limit, /quota/period
+// (replace) and /throttle, /quota (remove).
+func (u *PlanUpdate) limitOps(spec PlanSpec, p UsagePlan) {
+	n := len(u.Ops)
+	// An empty description is "not declared" (plan records written before
+	// descriptions were registry data): the plan keeps its own.
+	if spec.Description != "" && spec.Description != p.Description {
+		u.Ops = append(u.Ops, PatchOp{Op: "replace", Path: "/description", Value: spec.Description})
+	}
+	switch {
+	case spec.RateLimit == 0 && spec.BurstLimit == 0:
+		if p.RateLimit != 0 || p.BurstLimit != 0 {
+			u.Ops = append(u.Ops, PatchOp{Op: "remove", Path: "/throttle"})
+		}
+	default:
+		if spec.RateLimit != p.RateLimit {
+			u.Ops = append(u.Ops, PatchOp{Op: "replace", Path: "/throttle/rateLimit", Value: strconv.FormatFloat(spec.RateLimit, 'f', -1, 64)})
+		}
+		if spec.BurstLimit != p.BurstLimit {
+			u.Ops = append(u.Ops, PatchOp{Op: "replace", Path: "/throttle/burstLimit", Value: strconv.FormatInt(int64(spec.BurstLimit), 10)})
+		}
+	}
+	switch {
+	case spec.QuotaPeriod == "":
+		if p.QuotaPeriod != "" {
+			u.Ops = append(u.Ops, PatchOp{Op: "remove", Path: "/quota"})
+		}
+	default:
+		if spec.QuotaLimit != p.QuotaLimit {
+			u.Ops = append(u.Ops, PatchOp{Op: "replace", Path: "/quota/limit", Value: strconv.FormatInt(int64(spec.QuotaLimit), 10)})
+		}
+		if spec.QuotaPeriod != p.QuotaPeriod {
+			u.Ops = append(u.Ops, PatchOp{Op: "replace", Path: "/quota/period", Value: spec.QuotaPeriod})
+		}
+	}
+	u.LimitsChanged = len(u.Ops) > n
+}
+
+// throttleOps makes stage ref's per-method throttles (have) equal want:
+// each missing or different one is replaced, each undeclared one removed
+// (path /apiStages/{apiId}:{stage}/throttle/{resourcePath}/{httpMethod}).
+func (u *PlanUpdate) throttleOps(ref registry.StageRef, have, want map[string]Throttle) {
+	for _, method := range slices.Sorted(maps.Keys(want)) {
+		t := want[method]
+		h, ok := have[method]
+		if ok && h == t {
+			continue
+		}
+		base := "/apiStages/" + ref.String() + "/throttle/" + methodPath(method)
+		if !ok || h.Rate != t.Rate {
+			u.Ops = append(u.Ops, PatchOp{Op: "replace", Path: base + "/rateLimit", Value: strconv.FormatFloat(t.Rate, 'f', -1, 64)})
+		}
+		if t.Burst != h.Burst {
+			u.Ops = append(u.Ops, PatchOp{Op: "replace", Path: base + "/burstLimit", Value: strconv.FormatInt(int64(t.Burst), 10)})
+		}
+		u.ThrottlesSet++
+	}
+	for _, method := range slices.Sorted(maps.Keys(have)) {
+		if _, ok := want[method]; !ok {
+			u.Ops = append(u.Ops, PatchOp{Op: "remove", Path: "/apiStages/" + ref.String() + "/throttle/" + methodPath(method)})
+			u.ThrottlesRemoved++
+		}
+	}
+}
+
+// TakeState copies what an UpdateUsagePlan response says about a plan
+// (stages and limits) into p, keeping what the response does not carry
+// (tier, keys).
+func (p *UsagePlan) TakeState(from UsagePlan) {
+	p.Stages, p.Description = from.Stages, from.Description
+	p.RateLimit, p.BurstLimit, p.QuotaLimit, p.QuotaPeriod = from.RateLimit, from.BurstLimit, from.QuotaLimit, from.QuotaPeriod
 }
 
 // methodPath turns a throttle key "{resourcePath}/{httpMethod}" into the

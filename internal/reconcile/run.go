@@ -53,10 +53,11 @@ type StateStore interface {
 	ReleaseRun(ctx context.Context, p registry.RunProgress, stagesVersion int64) error
 }
 
-// CatalogStore reads subscriptions and keeps plans in step with discovery.
+// CatalogStore reads plans and subscriptions and records the usage plan
+// each plan owns.
 type CatalogStore interface {
 	ListPlans(ctx context.Context, env string) ([]registry.Plan, error)
-	PutPlan(ctx context.Context, p registry.Plan, actor string) (registry.Plan, error)
+	RecordUsagePlan(ctx context.Context, env, name, usagePlanID string, adopted map[string]registry.MethodThrottle, actor string) error
 	ListSubscriptions(ctx context.Context, env, next string, limit int32) (registry.Page[registry.Subscription], error)
 }
 
@@ -540,41 +541,22 @@ func (r *Runner) pendingDeployment(ctx context.Context) (registry.Deployment, er
 // prepared is the state a pass starts from.
 type prepared struct {
 	registry.EnvStages
-	plans []UsagePlan
+	plans   []UsagePlan
+	creates []string
 }
 
 // prepare reads the desired state (registry) and the actual usage plans
-// (API Gateway), keeps the registry's plans in step with the tagged usage
-// plans, and drops desired stages that no longer exist.
+// (API Gateway), drops desired stages that no longer exist, and makes every
+// registry plan own a usage plan (own: adopt one tagged with its tier, or
+// create it).
 //
-// With write false (a dry run) nothing is written: discovery and missing
-// stages only shape the returned desired state.
+// With write false (a dry run) nothing is written: discovery, creation and
+// missing stages only shape the returned desired state and report.
 func (r *Runner) prepare(ctx context.Context, client *Client, pending registry.Deployment, write bool) (prepared, Desired, []Problem, error) {
-	plans, err := client.ReadPlans(ctx, r.env)
+	live, err := client.ReadPlans(ctx, r.env)
 	if err != nil {
 		return prepared{}, Desired{}, nil, err
 	}
-	tierPlan, problems := TierPlans(plans)
-	if write {
-		if err := r.syncPlans(ctx, plans, tierPlan); err != nil {
-			return prepared{}, Desired{}, nil, err
-		}
-	}
-	var subs []registry.Subscription
-	for next := ""; ; {
-		page, err := r.store.ListSubscriptions(ctx, r.env, next, 1000)
-		if err != nil {
-			return prepared{}, Desired{}, nil, err
-		}
-		subs = append(subs, page.Items...)
-		if next = page.Next; next == "" {
-			break
-		}
-	}
-	keyPlan, keyProblems := DesiredKeys(subs, tierPlan)
-	problems = append(problems, keyProblems...)
-	problems = activeOnly(problems, subs)
-
 	st, err := r.store.GetEnvStages(ctx, r.env)
 	if err != nil {
 		return prepared{}, Desired{}, nil, err
@@ -617,16 +599,168 @@ func (r *Runner) prepare(ctx context.Context, client *Client, pending registry.D
 		}
 	}
 	stages, retired, source := DesiredStages(st)
-	return prepared{EnvStages: st, plans: plans}, NewDesired(stages, retired, source, keyPlan), problems, nil
+
+	own, err := r.own(ctx, client, live, stages, write)
+	if err != nil {
+		return prepared{}, Desired{}, nil, err
+	}
+	var subs []registry.Subscription
+	for next := ""; ; {
+		page, err := r.store.ListSubscriptions(ctx, r.env, next, 1000)
+		if err != nil {
+			return prepared{}, Desired{}, nil, err
+		}
+		subs = append(subs, page.Items...)
+		if next = page.Next; next == "" {
+			break
+		}
+	}
+	keyPlan, keyProblems := DesiredKeys(subs, own.tierPlan)
+	problems := append(own.problems, keyProblems...)
+	problems = activeOnly(problems, subs)
+
+	d := NewDesired(stages, retired, source, keyPlan)
+	d.Specs, d.Orphans = own.specs, own.orphans
+	return prepared{EnvStages: st, plans: own.plans, creates: own.creates}, d, problems, nil
+}
+
+// ownership is how the registry's plans map onto API Gateway's.
+type ownership struct {
+	plans    []UsagePlan         // every usage plan of the environment (created ones included)
+	specs    map[string]PlanSpec // usage plan id -> its registry plan
+	orphans  map[string]bool     // tagged usage plans no registry plan owns
+	tierPlan map[string]string   // tier -> usage plan id
+	creates  []string            // tiers whose usage plan was (dry run: would be) created
+	problems []Problem
+}
+
+// own maps each registry plan to its usage plan: the one whose id it
+// records (if it still exists and is tagged with the tier), else the one
+// usage plan tagged with the tier (adoption: its id is recorded), else a
+// new one created with the desired stages, limits and per-method throttles
+// (a wiped or deleted plan comes back whole). A plan that declares no
+// per-method throttles (nil) adopts the live plan's, so that taking over a
+// CloudFormation-owned plan changes nothing. Tagged usage plans no registry
+// plan owns are orphans.
+func (r *Runner) own(ctx context.Context, client *Client, live []UsagePlan, stages []registry.StageRef, write bool) (ownership, error) {
+	reg, err := r.store.ListPlans(ctx, r.env)
+	if err != nil {
+		return ownership{}, err
+	}
+	o := ownership{plans: live, specs: map[string]PlanSpec{}, orphans: map[string]bool{}, tierPlan: map[string]string{}}
+	byTier := map[string][]int{}
+	for i, p := range live {
+		byTier[p.Tier] = append(byTier[p.Tier], i)
+	}
+	used := map[string]bool{}
+	for _, rp := range reg {
+		spec := SpecFromPlan(rp)
+		idx := -1
+		for _, i := range byTier[rp.Name] {
+			if live[i].ID == rp.UsagePlanID {
+				idx = i
+			}
+		}
+		adopting := idx < 0
+		if adopting {
+			switch c := byTier[rp.Name]; len(c) {
+			case 0:
+			case 1:
+				idx = c[0]
+			default:
+				ids := make([]string, len(c))
+				for j, i := range c {
+					ids[j] = live[i].ID
+				}
+				o.problems = append(o.problems, Problem{PlanID: ids[0], Reason: fmt.Sprintf(
+					"usage plans %s are all tagged %s=%s and the registry records none of them: remove the tag from all but the one to keep",
+					strings.Join(ids, ", "), TagPlan, rp.Name)})
+				continue
+			}
+		}
+		var throttles map[string]registry.MethodThrottle
+		if idx >= 0 && rp.MethodThrottles == nil {
+			throttles = liveThrottles(live[idx], stages)
+			spec.MethodThrottles = make(map[string]Throttle, len(throttles))
+			for k, t := range throttles {
+				spec.MethodThrottles[k] = Throttle{Rate: t.RateLimit, Burst: t.BurstLimit}
+			}
+		}
+		if idx < 0 {
+			o.creates = append(o.creates, rp.Name)
+			if !write {
+				continue
+			}
+			created, err := client.CreatePlan(ctx, r.env, spec, stages)
+			if err != nil {
+				if IsTransient(err) {
+					return ownership{}, err
+				}
+				o.problems = append(o.problems, Problem{Reason: fmt.Sprintf("tier %q: %v", rp.Name, err)})
+				continue
+			}
+			created.Tier, created.KeysRead = rp.Name, true
+			r.log.Info("usage plan created", "env", r.env, "tier", rp.Name, "usagePlanId", created.ID, "stages", len(stages))
+			o.plans = append(o.plans, created)
+			idx = len(o.plans) - 1
+		} else if adopting {
+			r.log.Info("usage plan adopted", "env", r.env, "tier", rp.Name, "usagePlanId", live[idx].ID)
+		}
+		id := o.plans[idx].ID
+		if write && (id != rp.UsagePlanID || throttles != nil) {
+			err := r.store.RecordUsagePlan(ctx, r.env, rp.Name, id, throttles, r.actor)
+			if errors.Is(err, registry.ErrConflict) {
+				// The plan changed meanwhile (declared throttles, or deleted):
+				// the next run picks it up; this one leaves throttles alone.
+				r.log.Warn("plan changed while recording its usage plan; next run applies it", "env", r.env, "tier", rp.Name)
+				spec.MethodThrottles = nil
+			} else if err != nil {
+				return ownership{}, err
+			}
+		}
+		o.specs[id], o.tierPlan[rp.Name], used[id] = spec, id, true
+	}
+	for _, p := range o.plans {
+		if !used[p.ID] {
+			o.orphans[p.ID] = true
+		}
+	}
+	return o, nil
+}
+
+// liveThrottles are a usage plan's per-method throttles as adopted into the
+// registry: those of the newest desired stage the plan includes (else of
+// its first stage that has any); empty, never nil.
+func liveThrottles(p UsagePlan, stages []registry.StageRef) map[string]registry.MethodThrottle {
+	from := PlanStage{}
+	found := false
+	for i := len(stages) - 1; i >= 0 && !found; i-- {
+		from, found = p.stage(stages[i])
+	}
+	if !found {
+		for _, s := range p.Stages {
+			if len(s.Throttles) > 0 {
+				from = s
+				break
+			}
+		}
+	}
+	out := make(map[string]registry.MethodThrottle, len(from.Throttles))
+	for k, t := range from.Throttles {
+		out[k] = registry.MethodThrottle{RateLimit: t.Rate, BurstLimit: t.Burst}
+	}
+	return out
 }
 
 // DryRunReport is what a run would do now, computed without writing.
 type DryRunReport struct {
-	Env        string              `json:"env"`
-	Stages     []registry.StageRef `json:"stages"`
-	Retired    []registry.StageRef `json:"retired,omitempty"`
-	Operations Operations          `json:"operations"`
-	Problems   []Problem           `json:"problems,omitempty"`
+	Env     string              `json:"env"`
+	Stages  []registry.StageRef `json:"stages"`
+	Retired []registry.StageRef `json:"retired,omitempty"`
+	// Create lists the tiers whose usage plan a run would create.
+	Create     []string   `json:"create,omitempty"`
+	Operations Operations `json:"operations"`
+	Problems   []Problem  `json:"problems,omitempty"`
 	// Reads is the number of API Gateway read calls the dry run made.
 	Reads int `json:"reads"`
 }
@@ -640,44 +774,17 @@ func (r *Runner) DryRun(ctx context.Context) (DryRunReport, error) {
 		return DryRunReport{}, err
 	}
 	for i := range st.plans {
+		if st.plans[i].KeysRead {
+			continue
+		}
 		keys, err := client.ReadKeys(ctx, st.plans[i].ID)
 		if err != nil {
 			return DryRunReport{}, err
 		}
 		st.plans[i].Keys, st.plans[i].KeysRead = keys, true
 	}
-	return DryRunReport{Env: r.env, Stages: d.Stages, Retired: d.Retired, Operations: Plan(d, st.plans), Problems: problems,
+	return DryRunReport{Env: r.env, Stages: d.Stages, Retired: d.Retired, Create: st.creates, Operations: Plan(d, st.plans), Problems: problems,
 		Reads: client.Stats().Reads()}, nil
-}
-
-// syncPlans upserts a registry plan for each discovered tier whose usage
-// plan id or limits changed.
-func (r *Runner) syncPlans(ctx context.Context, plans []UsagePlan, tierPlan map[string]string) error {
-	known, err := r.store.ListPlans(ctx, r.env)
-	if err != nil {
-		return err
-	}
-	byName := make(map[string]registry.Plan, len(known))
-	for _, p := range known {
-		byName[p.Name] = p
-	}
-	for _, p := range plans {
-		if tierPlan[p.Tier] != p.ID {
-			continue // an ambiguous tier
-		}
-		want := registry.Plan{Env: r.env, Name: p.Tier, UsagePlanID: p.ID, RateLimit: p.RateLimit, BurstLimit: p.BurstLimit,
-			QuotaLimit: p.QuotaLimit, QuotaPeriod: p.QuotaPeriod}
-		have, ok := byName[p.Tier]
-		have.UpdatedAt = time.Time{}
-		if ok && have == want {
-			continue
-		}
-		if _, err := r.store.PutPlan(ctx, want, r.actor); err != nil {
-			return err
-		}
-		r.log.Info("plan discovered", "env", r.env, "tier", p.Tier, "usagePlanId", p.ID)
-	}
-	return nil
 }
 
 // activeOnly keeps the problems that concern an active customer or no

@@ -114,16 +114,35 @@ type Subscription struct {
 }
 
 // Plan is a named tier in one environment, mapped 1:1 to an API Gateway
-// usage plan.
+// usage plan. The registry owns the plan: the reconciler creates the usage
+// plan when it is missing (name stagehand-<env>-<name>, tags stagehand:env
+// and stagehand:plan), adopts an existing one tagged with the tier, records
+// its id in UsagePlanID and keeps its limits and per-method throttles equal
+// to these fields. No CloudFormation resource owns a usage plan, so no stack
+// update can reset its stages (aws-cdk#32544); see docs/cdk.md.
 type Plan struct {
-	Env         string    `dynamodbav:"env" json:"env"`
-	Name        string    `dynamodbav:"name" json:"name"`
-	UsagePlanID string    `dynamodbav:"usagePlanId" json:"usagePlanId"`
-	RateLimit   float64   `dynamodbav:"rateLimit" json:"rateLimit"`
-	BurstLimit  int32     `dynamodbav:"burstLimit" json:"burstLimit"`
-	QuotaLimit  int32     `dynamodbav:"quotaLimit" json:"quotaLimit"`
-	QuotaPeriod string    `dynamodbav:"quotaPeriod" json:"quotaPeriod"` // DAY, WEEK or MONTH; empty: no quota
-	UpdatedAt   time.Time `dynamodbav:"updatedAt" json:"updatedAt"`
+	Env         string  `dynamodbav:"env" json:"env"`
+	Name        string  `dynamodbav:"name" json:"name"`
+	Description string  `dynamodbav:"description,omitempty" json:"description,omitempty"`
+	UsagePlanID string  `dynamodbav:"usagePlanId" json:"usagePlanId"`
+	RateLimit   float64 `dynamodbav:"rateLimit" json:"rateLimit"`
+	BurstLimit  int32   `dynamodbav:"burstLimit" json:"burstLimit"`
+	QuotaLimit  int32   `dynamodbav:"quotaLimit" json:"quotaLimit"`
+	QuotaPeriod string  `dynamodbav:"quotaPeriod" json:"quotaPeriod"` // DAY, WEEK or MONTH; empty: no quota
+	// MethodThrottles are the per-method throttles the usage plan sets on
+	// every stage it includes, keyed "{resourcePath}/{httpMethod}" as API
+	// Gateway keys them ("/pets/GET", "/pets/*", "//GET" for the root). A
+	// nil map means "not declared yet": the reconciler adopts the live usage
+	// plan's throttles and records them here; an empty map means none.
+	MethodThrottles map[string]MethodThrottle `dynamodbav:"methodThrottles" json:"methodThrottles"`
+	UpdatedAt       time.Time                 `dynamodbav:"updatedAt" json:"updatedAt"`
+}
+
+// MethodThrottle is one method's rate (requests per second; 0 blocks the
+// method) and burst (0: API Gateway's default).
+type MethodThrottle struct {
+	RateLimit  float64 `dynamodbav:"rateLimit" json:"rateLimit"`
+	BurstLimit int32   `dynamodbav:"burstLimit" json:"burstLimit"`
 }
 
 // KeyStatus is a customer key's stored status. A key whose ExpiresAt has

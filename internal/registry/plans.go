@@ -16,9 +16,12 @@ func planKey(env, name string) keyAttrs { return keyAttrs{PK: "ENV#" + env, SK: 
 // EnvSubject is the audit subject of environment-level changes.
 func EnvSubject(env string) string { return "env:" + env }
 
-// PutPlan creates or replaces a plan of an environment (the reconciler keeps
-// them in step with the usage plans it discovers by tag).
+// PutPlan creates or replaces a plan of an environment (`stagehand plans
+// apply` and `plans put`); the reconciler then makes the usage plan match.
 func (s *Store) PutPlan(ctx context.Context, p Plan, actor string) (Plan, error) {
+	if err := ValidateMethodThrottles(p.MethodThrottles); err != nil {
+		return Plan{}, fmt.Errorf("put plan %s/%s: %w", p.Env, p.Name, err)
+	}
 	now := s.now()
 	p.UpdatedAt = now
 	item, err := marshalItem(planKey(p.Env, p.Name), indexAttrs{}, p)
@@ -29,6 +32,7 @@ func (s *Store) PutPlan(ctx context.Context, p Plan, actor string) (Plan, error)
 		Details: map[string]string{
 			"usagePlanId": p.UsagePlanID, "rateLimit": strconv.FormatFloat(p.RateLimit, 'f', -1, 64),
 			"burstLimit": strconv.Itoa(int(p.BurstLimit)), "quota": strconv.Itoa(int(p.QuotaLimit)) + "/" + p.QuotaPeriod,
+			"methodThrottles": strconv.Itoa(len(p.MethodThrottles)),
 		}})
 	if err != nil {
 		return Plan{}, err

@@ -23,7 +23,6 @@ import (
 	"github.com/stagehand-dev/stagehand/internal/reconcile"
 	"github.com/stagehand-dev/stagehand/internal/registry"
 	"github.com/stagehand-dev/stagehand/internal/testutil/ddbtest"
-	"github.com/stagehand-dev/stagehand/test/apigw"
 	"github.com/stagehand-dev/stagehand/test/eventbus"
 )
 
@@ -41,7 +40,8 @@ const (
 type deployment struct {
 	w       *world
 	handler *reconcile.Handler
-	wg      sync.WaitGroup // continuations in flight
+	runner  *reconcile.Runner // the scheduled reconcile's
+	wg      sync.WaitGroup    // continuations in flight
 	errs    chan error
 
 	// kill, when set, cancels the first run's context after that many
@@ -52,7 +52,7 @@ type deployment struct {
 }
 
 func (w *world) wireDeployment(kill int) *deployment {
-	d := &deployment{w: w, errs: make(chan error, 100), kill: kill}
+	d := &deployment{w: w, errs: make(chan error, 100), kill: kill, runner: w.newRepairRunner()}
 	client := ddbtest.Client(w.t)
 	// The handler's registry runs on the same virtual clock as its pacer
 	// and API Gateway's quotas, so leases and pacing agree.
@@ -169,6 +169,12 @@ type scenario struct {
 	// extraPlans adds usage plans without customers, so a run spans
 	// several pacing windows.
 	extraPlans int
+	// sharedUpdate, when set, updates the Shared stack and a plan's limits
+	// while blue serves traffic: "registry" (the design: the stack owns no
+	// usage plan; the change goes through plans apply and the reconciler)
+	// or "cloudformation" (the control: the stack owns the plans, as
+	// before, and its update resets their stages).
+	sharedUpdate string
 }
 
 func TestBlueGreenCutover(t *testing.T) {
@@ -176,12 +182,17 @@ func TestBlueGreenCutover(t *testing.T) {
 		{name: "clean cycle"},
 		{name: "control: cutover before association", cutEarly: true},
 		{name: "30% throttled, handler killed mid-run and resumed", throttle: 0.3, kill: 2, extraPlans: 4},
+		{name: "Shared stack updated and plan limits changed mid-traffic", sharedUpdate: "registry"},
+		{name: "control: CloudFormation-owned plans updated mid-traffic", sharedUpdate: "cloudformation"},
 	} {
 		t.Run(sc.name, func(t *testing.T) {
 			rep := runCycle(t, sc)
 			t.Logf("requests %d, rejected %d, revoked key rejected after bound %d, virtual cycle %s",
 				rep.requests, rep.rejected, rep.revokedAfterBound, rep.virtual)
-			for _, ph := range []string{"blue live", "green deploy + verify", "after cutover"} {
+			for _, ph := range []string{"blue live", "shared stack update", "green deploy + verify", "after cutover"} {
+				if len(rep.phases[ph]) == 0 && ph == "shared stack update" {
+					continue
+				}
 				p50, p99 := percentiles(rep.phases[ph])
 				t.Logf("phase %-22s n=%-6d p50 %-10s p99 %s", ph, len(rep.phases[ph]), p50, p99)
 			}
@@ -191,9 +202,9 @@ func TestBlueGreenCutover(t *testing.T) {
 			if rep.stageMismatches != 0 {
 				t.Errorf("%d responses came from a stage the domain was not mapped to", rep.stageMismatches)
 			}
-			if sc.cutEarly {
+			if sc.cutEarly || sc.sharedUpdate == "cloudformation" {
 				if rep.rejected == 0 {
-					t.Error("control run: cutting over before association rejected nothing — the test cannot fail")
+					t.Error("control run rejected nothing — the test cannot fail")
 				}
 				return
 			}
@@ -209,18 +220,17 @@ func TestBlueGreenCutover(t *testing.T) {
 
 func runCycle(t *testing.T, sc scenario) cycleReport {
 	w := newWorld(t)
-	for i := range sc.extraPlans {
-		if _, err := w.emu.SeedUsagePlan(apigw.SeedPlan{Name: fmt.Sprintf("stagehand-dev-extra%d", i),
-			Tags: map[string]string{"stagehand:env": envName, "stagehand:plan": fmt.Sprintf("extra%d", i)}}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	w.declarePlans(sc.extraPlans)
 	dep := w.wireDeployment(sc.kill)
 	virtualStart := w.vclock.Now()
 
-	// Step 1 of the workflow: the shared stack is deployed, then reconcile
-	// (discovers the tagged usage plans).
+	// Step 1 of the workflow: the shared stack is deployed (with the old
+	// design, it creates the usage plans), the config file's plans are
+	// applied, then reconcile creates (or adopts) the usage plans.
+	shared := w.newSharedStack(sc.sharedUpdate)
+	w.mustStagehand("plans", "apply", "--file", w.plansFile)
 	w.mustStagehand("reconcile")
+	w.loadPlans()
 	var custs []customer
 	for i := range 10 {
 		tier := "basic"
@@ -246,6 +256,10 @@ func runCycle(t *testing.T, sc scenario) cycleReport {
 	leaverResults := w.load([]customer{revoked}, 1, maxPerClient, leaverStop)
 	phase := map[string]time.Time{"blue live": time.Now()}
 	time.Sleep(300 * time.Millisecond)
+	if sc.sharedUpdate != "" {
+		phase["shared stack update"] = time.Now()
+		w.updateSharedMidTraffic(dep, shared)
+	}
 
 	// Second colour under load.
 	if sc.throttle > 0 {
@@ -325,7 +339,7 @@ func runCycle(t *testing.T, sc scenario) cycleReport {
 		rep.phases[phaseOf(r.start)] = append(rep.phases[phaseOf(r.start)], r.end.Sub(r.start))
 		if r.err != nil || r.status != http.StatusOK {
 			rep.rejected++
-			if rep.rejected <= 3 && !sc.cutEarly {
+			if rep.rejected <= 3 && !sc.cutEarly && sc.sharedUpdate != "cloudformation" {
 				t.Logf("rejected: client %d jwt=%v status %d stage %s err %v", r.client, r.jwt, r.status, r.stage, r.err)
 			}
 			continue

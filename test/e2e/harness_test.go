@@ -63,21 +63,24 @@ func TestMain(m *testing.M) {
 // event bus, the real authorizer behind a local data plane for the custom
 // domain, and a backend.
 type world struct {
-	t       *testing.T
-	ctx     context.Context
-	table   string
-	store   *registry.Store
-	svc     *service.Service
-	emu     *apigw.Emulator
-	emuURL  string
-	gw      *apigateway.Client
-	vclock  *clock.Skipping // API Gateway quotas and re-association pacing: real time that skips ahead when someone sleeps
-	bus     *eventbus.Bus
-	busURL  string
-	signKey *rsa.PrivateKey
-	authz   *auth.Authorizer
-	edge    *httptest.Server // the custom domain
-	plans   map[string]string
+	t     *testing.T
+	ctx   context.Context
+	table string
+	store *registry.Store
+	svc   *service.Service
+	emu   *apigw.Emulator
+	// declared are the plans of the environment's config file (plansFile).
+	declared  []map[string]any
+	plansFile string
+	emuURL    string
+	gw        *apigateway.Client
+	vclock    *clock.Skipping // API Gateway quotas and re-association pacing: real time that skips ahead when someone sleeps
+	bus       *eventbus.Bus
+	busURL    string
+	signKey   *rsa.PrivateKey
+	authz     *auth.Authorizer
+	edge      *httptest.Server // the custom domain
+	plans     map[string]string
 
 	mu       sync.Mutex
 	mappings []mappingChange // the base path mapping over time
@@ -117,23 +120,10 @@ func newWorld(t *testing.T, emuOpts ...apigw.Option) *world {
 	}))
 	t.Cleanup(jwks.Close)
 
-	// The shared stack's usage plans: tagged, no stages (the reconciler owns
-	// them). Their throttles leave headroom over what ~5 clients per
-	// customer can send on a fast machine: this test counts rejections by
-	// association, not by rate (the gateway package tests throttling).
+	// The usage plans are the registry's: runCycle declares them in a
+	// config file and applies it (stagehand plans apply), then the
+	// reconciler creates them (see plans_test.go).
 	w.plans = map[string]string{}
-	for tier, limits := range map[string]types.ThrottleSettings{
-		"basic":      {RateLimit: 20000, BurstLimit: 40000},
-		"enterprise": {RateLimit: 50000, BurstLimit: 100000},
-	} {
-		p, err := w.emu.SeedUsagePlan(apigw.SeedPlan{Name: "stagehand-" + envName + "-" + tier,
-			Throttle: &apigw.Throttle{RateLimit: limits.RateLimit, BurstLimit: limits.BurstLimit},
-			Tags:     map[string]string{"stagehand:env": envName, "stagehand:plan": tier}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		w.plans[tier] = p
-	}
 	if _, err := w.gw.CreateDomainName(w.ctx, &apigateway.CreateDomainNameInput{DomainName: aws.String(domain),
 		RegionalCertificateArn: aws.String("arn:aws:acm:us-east-1:123456789012:certificate/e2e"),
 		EndpointConfiguration:  &types.EndpointConfiguration{Types: []types.EndpointType{types.EndpointTypeRegional}}}); err != nil {

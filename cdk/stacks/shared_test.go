@@ -523,12 +523,18 @@ func TestRolePermissions(t *testing.T) {
 	table := "${" + logicalID(t, sh.Stack, sh.Table) + ".Arn}"
 	queue := "${" + logicalID(t, sh.Stack, sh.ContinuationQueue) + ".Arn}"
 	apigw := func(p string) string { return "arn:${AWS::Partition}:apigateway:${AWS::Region}::" + p }
-	// (conditions: TestAPIGatewayGrantsAreDerivedFromTheCalls)
+	// Writes only on this environment's plans and keys (aws:ResourceTag),
+	// creates only tagged with it (aws:RequestTag, stagehand:* tag keys);
+	// TestAPIGatewayGrantsAreDerivedFromTheCalls derives the same from the code.
+	ownTag := " if StringEquals aws:ResourceTag/stagehand:env=dev"
+	tagOnCreate := " if ForAllValues:StringLike aws:TagKeys=stagehand:*; StringEquals aws:RequestTag/stagehand:env=dev"
 	controlPlane := []string{
-		"apigateway:DELETE on " + apigw("/usageplans/*/keys/*"),
+		"apigateway:DELETE on " + apigw("/usageplans/*/keys/*") + ownTag,
 		"apigateway:GET on " + strings.Join([]string{apigw("/restapis/*/stages/*"), apigw("/usageplans"), apigw("/usageplans/*"), apigw("/usageplans/*/keys")}, " "),
-		"apigateway:PATCH on " + apigw("/usageplans/*"),
-		"apigateway:POST on " + apigw("/usageplans/*/keys"),
+		"apigateway:PATCH on " + apigw("/usageplans/*") + ownTag,
+		"apigateway:POST on " + apigw("/usageplans") + tagOnCreate,
+		"apigateway:POST on " + apigw("/usageplans/*/keys") + ownTag,
+		"apigateway:PUT on " + apigw("/tags/*usageplans*") + tagOnCreate,
 	}
 	readWrite := "dynamodb:BatchGetItem,dynamodb:BatchWriteItem,dynamodb:ConditionCheckItem,dynamodb:DeleteItem,dynamodb:DescribeTable,dynamodb:GetItem,dynamodb:PutItem,dynamodb:Query,dynamodb:UpdateItem on " + table + " " + table + "/index/*"
 	events := "events:PutEvents on arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/default"
@@ -553,11 +559,11 @@ func TestRolePermissions(t *testing.T) {
 		{"key admin: its registry calls on the table and its two indexes, metering keys of this environment's usage plans", stacks.FnKeyAdmin, []string{
 			"dynamodb:ConditionCheckItem,dynamodb:DeleteItem,dynamodb:GetItem,dynamodb:PutItem,dynamodb:Query,dynamodb:UpdateItem on " +
 				table + " " + table + "/index/GSI1 " + table + "/index/GSI2",
-			"apigateway:POST on " + apigw("/apikeys"),
-			"apigateway:POST on " + apigw("/usageplans/*/keys"),
-			"apigateway:DELETE on " + apigw("/apikeys/*") + " " + apigw("/usageplans/*/keys/*"),
+			"apigateway:POST on " + apigw("/apikeys") + tagOnCreate,
+			"apigateway:POST on " + apigw("/usageplans/*/keys") + ownTag,
+			"apigateway:DELETE on " + apigw("/apikeys/*") + " " + apigw("/usageplans/*/keys/*") + ownTag,
 			"apigateway:GET on " + apigw("/usageplans/*/usage"),
-			"apigateway:PUT on " + apigw("/tags/*apikeys*"),
+			"apigateway:PUT on " + apigw("/tags/*apikeys*") + tagOnCreate,
 		}},
 	}
 	for _, tc := range tests {

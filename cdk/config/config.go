@@ -21,8 +21,8 @@ import (
 	"strings"
 
 	"github.com/stagehand-dev/stagehand/internal/auth"
-	"github.com/stagehand-dev/stagehand/internal/registry"
 	"github.com/stagehand-dev/stagehand/internal/keyadmin"
+	"github.com/stagehand-dev/stagehand/internal/registry"
 )
 
 //go:embed *.json

@@ -82,6 +82,10 @@ func enforceUsage(root *cobra.Command, app *App) {
 		if c.HasSubCommands() && c.Run == nil && c.RunE == nil {
 			c.Args = cobra.ArbitraryArgs
 			c.RunE = unknownSubcommand
+			if c.Annotations == nil {
+				c.Annotations = map[string]string{}
+			}
+			c.Annotations[GroupAnnotation] = "true"
 		}
 		if c.SuggestionsMinimumDistance <= 0 {
 			c.SuggestionsMinimumDistance = 2
@@ -130,6 +134,10 @@ func enforceUsage(root *cobra.Command, app *App) {
 	}
 	walk(root)
 }
+
+// GroupAnnotation marks a command group (a command that only holds
+// subcommands) in the built tree.
+const GroupAnnotation = "stagehand:group"
 
 // unknownSubcommand is the RunE of every command group.
 func unknownSubcommand(cmd *cobra.Command, args []string) error {

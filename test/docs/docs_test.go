@@ -9,9 +9,9 @@ package docs_test
 //     pipefail). Command blocks without a stagehand command (make, go test,
 //     kill, ...) are skipped by that rule, so a new page needs no change here.
 //   - In a block that runs, the lines that start what the test provides
-//     itself are skipped: make, go, java, npx, cdk, kill and bin/apigw (the
-//     test builds bin/stagehand, runs DynamoDB Local and the API Gateway
-//     emulator and stops them). After every `export` line the test exports
+//     itself are skipped: make, go, java, npx, cdk, kill, bin/apigw and
+//     until (the test builds bin/stagehand, runs DynamoDB Local and the API
+//     Gateway emulator, waits for them and stops them). After every `export` line the test exports
 //     its own endpoints, table and dummy credentials again, so a block's
 //     values for them (127.0.0.1:8000, "reg") are replaced by the test's.
 //     The blocks of one file run in order against one table and one
@@ -411,7 +411,7 @@ func stagehandBinary(t *testing.T) string {
 
 // skipped lists the first words of lines a runnable block does not run: the
 // test provides the binary, DynamoDB Local and the emulator itself.
-var skipped = []string{"make", "go", "java", "npx", "cdk", "kill", "bin/apigw"}
+var skipped = []string{"make", "go", "java", "npx", "cdk", "kill", "bin/apigw", "until"}
 
 // Every command block that does not need AWS runs, as written.
 func TestLocalCommandBlocksRun(t *testing.T) {

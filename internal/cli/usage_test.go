@@ -298,3 +298,22 @@ func TestListJSONShape(t *testing.T) {
 		})
 	}
 }
+
+// Each global flag's help names the variable it defaults from.
+func TestGlobalFlagHelpNamesItsVariable(t *testing.T) {
+	root := cli.NewRootCommand(&cli.App{})
+	for flag, variable := range map[string]string{
+		"env": "STAGEHAND_ENV", "table": "STAGEHAND_TABLE", "region": "AWS_REGION",
+		"endpoint": "STAGEHAND_DYNAMODB_ENDPOINT", "apigateway-endpoint": "STAGEHAND_APIGATEWAY_ENDPOINT",
+		"events-endpoint": "STAGEHAND_EVENTS_ENDPOINT",
+	} {
+		f := root.PersistentFlags().Lookup(flag)
+		if f == nil {
+			t.Errorf("no global flag --%s", flag)
+			continue
+		}
+		if !strings.Contains(f.Usage, variable) {
+			t.Errorf("--%s: help %q does not name %s", flag, f.Usage, variable)
+		}
+	}
+}

@@ -77,6 +77,19 @@ func oneLine(msg string) string {
 //     usage error.
 func enforceUsage(root *cobra.Command, app *App) {
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	if help, _, err := root.Find([]string{"help"}); err == nil && help != root && help.Run != nil {
+		show := help.Run
+		help.Run = nil
+		help.RunE = func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				if target, _, err := root.Find(args); err != nil || target == root {
+					return usageError{fmt.Errorf("unknown help topic %q; one of the commands of stagehand --help", strings.Join(args, " "))}
+				}
+			}
+			show(cmd, args)
+			return nil
+		}
+	}
 	var walk func(c *cobra.Command)
 	walk = func(c *cobra.Command) {
 		if c.HasSubCommands() && c.Run == nil && c.RunE == nil {

@@ -137,6 +137,10 @@ func TestUnknownTopLevelCommand(t *testing.T) {
 	wantUsage(t, []string{"frobnicate"}, `unknown command "frobnicate"`)
 	wantUsage(t, []string{"keys", "revok", "key_x"}, `unknown command "revok" for "stagehand keys"; did you mean "revoke"?`)
 	wantUsage(t, nil, "stagehand needs a command")
+	wantUsage(t, []string{"help", "nosuch"}, `unknown help topic "nosuch"`)
+	if out, errOut, code := offline("help", "keys", "create"); code != 0 || !strings.Contains(out, "Usage:") {
+		t.Errorf("help keys create: exit %d, %q %q", code, out, errOut)
+	}
 	wantUsage(t, []string{"keys"}, "stagehand keys needs a command: one of create, expire, get, list, resume, revoke, rotate, suspend")
 }
 

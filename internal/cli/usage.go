@@ -60,7 +60,13 @@ func isCobraUsageError(err error) bool {
 // oneLine flattens an error message to one line: cobra's suggestions and a
 // few wrapped errors carry newlines and tabs.
 func oneLine(msg string) string {
-	return strings.Join(strings.Fields(msg), " ")
+	var parts []string
+	for _, line := range strings.Split(msg, "\n") {
+		if line = strings.TrimSpace(line); line != "" {
+			parts = append(parts, line)
+		}
+	}
+	return strings.Join(parts, " ")
 }
 
 // enforceUsage walks the whole command tree once it is built, so every

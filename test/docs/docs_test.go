@@ -18,7 +18,9 @@ package docs_test
 //     emulator, as a reader pasting them would.
 //   - Every `bin/stagehand` command in any command block, marked or not,
 //     must name a real command with known flags, its required flags and the
-//     right number of arguments (shell variables stand for any value).
+//     right number of arguments (shell variables stand for any value); one
+//     written with literal values only must also pass the CLI's checks of
+//     those values (a REST API id of 10 characters, a git sha, ...).
 
 import (
 	"bytes"
@@ -280,6 +282,45 @@ func TestDocumentedCommandsParse(t *testing.T) {
 	}
 	if n < 10 {
 		t.Errorf("found %d stagehand commands in the docs; the extraction is broken", n)
+	}
+}
+
+// Every documented bin/stagehand command written with literal values only
+// gets past the CLI's own checks (ids, names, flags' values): it runs
+// in-process with a context that is already cancelled, so it stops at its
+// first AWS call without a connection, and must not exit 2. The block's
+// STAGEHAND_ENV (or dev) is its --env. e2e is parse-only: its secrets come
+// from STAGEHAND_E2E_* variables a reader sets, not from the command line.
+func TestDocumentedCommandsPassValidation(t *testing.T) {
+	envRE := regexp.MustCompile(`STAGEHAND_ENV=([a-z0-9]+)`)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	n := 0
+	for _, b := range allBlocks(t) {
+		if !b.IsShell() {
+			continue
+		}
+		env := "dev"
+		if m := envRE.FindStringSubmatch(b.Text); m != nil {
+			env = m[1]
+		}
+		for _, line := range docs.Commands(b.Text) {
+			for _, args := range stagehandInvocations(line) {
+				if slices.Contains(args, placeholder) || len(args) == 0 || args[0] == "e2e" {
+					continue
+				}
+				n++
+				full := append([]string{"--env", env, "--table", "t", "--region", "us-east-1", "--endpoint", "http://127.0.0.1:9",
+					"--apigateway-endpoint", "http://127.0.0.1:9", "--events-endpoint", "http://127.0.0.1:9"}, args...)
+				var out, errb bytes.Buffer
+				if code := cli.Execute(ctx, full, &out, &errb); code == cli.ExitUsage {
+					t.Errorf("%s:%d: stagehand %s: refused as written: %s", b.File, b.Line, strings.Join(args, " "), errb.String())
+				}
+			}
+		}
+	}
+	if n < 10 {
+		t.Errorf("checked %d commands; the extraction is broken", n)
 	}
 }
 

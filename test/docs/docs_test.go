@@ -564,7 +564,13 @@ func freshTable(t *testing.T, blocks []docs.Block) string {
 // `make cli` injects the version, commit and build date that --version
 // prints: the Makefile's command, run as make would run it.
 func TestMakeCliInjectsVersion(t *testing.T) {
-	out, err := exec.Command("make", "-s", "-n", "--no-print-directory", "-C", root, "cli", "VERSION=v9.9.9", "COMMIT=abc1234", "BUILD_DATE=2027-01-01T00:00:00Z").Output()
+	makeN := exec.Command("make", "-s", "-n", "--no-print-directory", "-C", root, "cli", "VERSION=v9.9.9", "COMMIT=abc1234", "BUILD_DATE=2027-01-01T00:00:00Z")
+	// Independent of a parent make (make test): no inherited flags or jobserver.
+	makeN.Env = slices.DeleteFunc(os.Environ(), func(kv string) bool {
+		name, _, _ := strings.Cut(kv, "=")
+		return name == "MAKEFLAGS" || name == "MFLAGS" || name == "MAKELEVEL"
+	})
+	out, err := makeN.Output()
 	if err != nil {
 		t.Fatalf("make -n cli: %v", err)
 	}

@@ -1,7 +1,8 @@
 # stagehand — two commands on a fresh Debian machine:
 #   make synth   build the Lambdas and synthesize every stack (cdk-nag on), no AWS account needed
 #   make test    vet, format check, every test (DynamoDB Local and the API Gateway emulator included)
-# Both install what they need first (Java 17 via apt when missing, npm ci, go mod download).
+# Both install what they need first (npm ci, go mod download; make test also Java 17 and
+# shellcheck via apt when missing: synth needs neither).
 
 SHELL        := /bin/bash
 .SHELLFLAGS  := -euo pipefail -c
@@ -24,7 +25,7 @@ FUZZTIME     ?= 60000x
 
 all: synth
 
-## deps: everything the build and tests need
+## deps: everything the build and tests need; synth needs only node and go-deps
 deps: java shellcheck node go-deps
 
 java:
@@ -41,7 +42,11 @@ shellcheck:
 	  $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends shellcheck; \
 	fi
 
+# The supported Node.js is .nvmrc's (CI uses it); an older one still works
+# here (jsii's end-of-life banner is silenced above) but is untested.
 node: node_modules/.stamp
+	@v=$$(node -p 'process.versions.node.split(".")[0]'); want=$$(cat .nvmrc); \
+	if [ "$$v" -lt "$$want" ]; then echo "note: Node.js $$v is older than the supported $$want (.nvmrc): it works, CI uses $$want"; fi
 node_modules/.stamp: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
@@ -58,18 +63,23 @@ lambdas:
 	    -o build/lambda/$$name/bootstrap ./$$dir; \
 	done
 
-## cli: bin/stagehand
+## cli: bin/stagehand, with its version, commit and build date (stagehand --version)
+VERSION      ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT       ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+BUILD_DATE   ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+CLI_PKG      := github.com/stagehand-dev/stagehand/internal/cli
 cli:
-	go build -trimpath -o bin/stagehand ./scripts/stagehand
+	go build -trimpath -ldflags '-X $(CLI_PKG).Version=$(VERSION) -X $(CLI_PKG).Commit=$(COMMIT) -X $(CLI_PKG).BuildDate=$(BUILD_DATE)' \
+	  -o bin/stagehand ./scripts/stagehand
 
 ## synth: build the Lambdas, synthesize every stack of ENV (default dev) into cdk.out/
-synth: deps lambdas cli
+synth: node go-deps lambdas cli
 	rm -rf cdk.out
 	npx --no-install cdk synth --quiet -c env=$(ENV)
 	@echo "synthesized $$(ls cdk.out/*.template.json | wc -l) stacks for $(ENV) into cdk.out/"
 
 ## synth-all: every environment, each in its own output directory
-synth-all: deps lambdas
+synth-all: node go-deps lambdas
 	@for e in dev staging prod; do npx --no-install cdk synth --quiet -c env=$$e -o cdk.out/$$e; done
 
 ## test: vet, gofmt, actionlint, all tests with -race against one DynamoDB Local, brief fuzzing

@@ -423,7 +423,6 @@ const (
 
 var (
 	envPattern            = regexp.MustCompile(`^[a-z][a-z0-9]{1,15}$`)
-	planPattern           = regexp.MustCompile(`^[a-z][a-z0-9-]{0,31}$`)
 	accountPattern        = regexp.MustCompile(`^[0-9]{12}$`)
 	regionPattern         = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]$`)
 	cidrPattern           = regexp.MustCompile(`^([0-9]{1,3}\.){3}[0-9]{1,3}/(1[6-9]|2[0-4])$`)
@@ -571,27 +570,26 @@ func (c *Config) validatePlans(v *validator) {
 	seen := map[string]bool{}
 	for i, p := range c.Plans {
 		path := fmt.Sprintf("plans[%d]", i)
-		if !planPattern.MatchString(p.Name) {
-			v.add(path+".name", "must match %s, got %q", planPattern, p.Name)
+		// The plan rules every entry point shares (registry.Plan.Validate's
+		// parts, one problem per part so a file's errors come at once) ...
+		for _, err := range []error{
+			registry.ValidatePlanName(p.Name),
+			registry.ValidateThrottle(p.RateLimit, int64(p.BurstLimit)),
+			registry.ValidateQuota(int64(p.QuotaLimit), p.QuotaPeriod),
+		} {
+			var fe *registry.PlanFieldError
+			if errors.As(err, &fe) {
+				v.add(path+"."+fe.Field, "%s", fe.Reason)
+			}
+		}
+		// ... and one for deployed tiers only: every tier throttles.
+		if p.RateLimit == 0 && p.BurstLimit == 0 {
+			v.add(path+".rateLimit", "a tier must throttle: set rateLimit and burstLimit above 0")
 		}
 		if seen[p.Name] {
 			v.add(path+".name", "duplicate tier %q", p.Name)
 		}
 		seen[p.Name] = true
-		if p.RateLimit <= 0 {
-			v.add(path+".rateLimit", "must be above 0, got %g", p.RateLimit)
-		}
-		if p.BurstLimit < 1 {
-			v.add(path+".burstLimit", "must be at least 1, got %d", p.BurstLimit)
-		}
-		switch {
-		case p.QuotaLimit < 0:
-			v.add(path+".quotaLimit", "must not be negative, got %d", p.QuotaLimit)
-		case p.QuotaLimit > 0 && p.QuotaPeriod != "DAY" && p.QuotaPeriod != "WEEK" && p.QuotaPeriod != "MONTH":
-			v.add(path+".quotaPeriod", "must be DAY, WEEK or MONTH when quotaLimit is set, got %q", p.QuotaPeriod)
-		case p.QuotaLimit == 0 && p.QuotaPeriod != "":
-			v.add(path+".quotaPeriod", "must be empty when quotaLimit is 0 (no quota), got %q", p.QuotaPeriod)
-		}
 		if err := registry.ValidateMethodThrottles(p.RegistryPlan(c.Env).MethodThrottles); err != nil {
 			v.add(path+".methodThrottles", "%v", err)
 		}

@@ -194,6 +194,25 @@ func TestValidation(t *testing.T) {
 			m["plans"].([]any)[0].(map[string]any)["methodThrottles"] = map[string]any{"/pets/GET": map[string]any{"rateLimit": 1, "burstLimit": 2}}
 		}, nil},
 		{"no tiers", func(m map[string]any) { m["plans"] = []any{} }, []string{"plans: must define at least one tier"}},
+		// The rules shared with the CLI and the key-admin API (registry.Plan.Validate).
+		{"negative quota", func(m map[string]any) {
+			p := m["plans"].([]any)[0].(map[string]any)
+			p["quotaLimit"], p["quotaPeriod"] = -5, "DAY"
+		}, []string{"plans[0].quotaLimit: must be 0 (no quota) or more, got -5"}},
+		{"negative rate and burst", func(m map[string]any) {
+			p := m["plans"].([]any)[0].(map[string]any)
+			p["rateLimit"], p["burstLimit"] = -1, -20
+		}, []string{"plans[0].rateLimit: must be a number of requests per second, 0 or more, got -1"}},
+		{"rate without burst", func(m map[string]any) {
+			m["plans"].([]any)[0].(map[string]any)["burstLimit"] = 0
+		}, []string{"plans[0].burstLimit: must be above 0 when rateLimit is set"}},
+		{"tier without throttle", func(m map[string]any) {
+			p := m["plans"].([]any)[0].(map[string]any)
+			p["rateLimit"], p["burstLimit"] = 0, 0
+		}, []string{"plans[0].rateLimit: a tier must throttle"}},
+		{"plan name with upper case and underscore", func(m map[string]any) {
+			m["plans"].([]any)[0].(map[string]any)["name"] = "Bad_Name"
+		}, []string{`plans[0].name: "Bad_Name" must be a lower-case letter`}},
 		{"account without region", func(m map[string]any) { m["account"] = "123456789012" }, []string{"account: account and region must be set together"}},
 		{"pinned without zones", func(m map[string]any) {
 			m["account"], m["region"] = "123456789012", "eu-west-1"

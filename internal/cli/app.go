@@ -20,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 
 	"github.com/stagehand-dev/stagehand/internal/clock"
+	"github.com/stagehand-dev/stagehand/internal/ddbclient"
 	"github.com/stagehand-dev/stagehand/internal/registry"
 	"github.com/stagehand-dev/stagehand/internal/service"
 )
@@ -75,11 +76,7 @@ func (a *App) Store(ctx context.Context) (*registry.Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load AWS config: %w", err)
 	}
-	db := dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) {
-		if a.Endpoint != "" {
-			o.BaseEndpoint = aws.String(a.Endpoint)
-		}
-	})
+	db := dynamodb.NewFromConfig(cfg, ddbclient.WithEndpoint(a.Endpoint))
 	a.DynamoDB = db
 	return registry.New(db, a.Table, registry.WithClock(a.clock())), nil
 }

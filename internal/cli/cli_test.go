@@ -177,17 +177,18 @@ func TestBadInputWritesNothing(t *testing.T) {
 		wantCode int
 		wantErr  string
 	}{
-		{"unknown customer", []string{"--env", "dev", "keys", "create", "--customer", "ghost"}, 1, "ghost"},
-		{"unknown plan", []string{"--env", "dev", "customers", "change-plan", "acme", "--plan", "gold"}, 1, `plan: unknown plan "gold"`},
-		{"malformed CIDR", []string{"--env", "dev", "keys", "create", "--customer", "acme", "--allow-cidr", "10.0.0.0/33"}, 1, "allowedCidrs"},
-		{"expiry in the past", []string{"--env", "dev", "keys", "create", "--customer", "acme", "--expires", "2001-01-01T00:00:00Z"}, 1, "expiresAt"},
+		{"unknown customer", []string{"--env", "dev", "keys", "create", "--customer", "ghost"}, 3, `customer "ghost": customer not found`},
+		{"unknown plan", []string{"--env", "dev", "customers", "change-plan", "acme", "--plan", "gold"}, 2, `plan: unknown plan "gold"`},
+		{"malformed CIDR", []string{"--env", "dev", "keys", "create", "--customer", "acme", "--allow-cidr", "10.0.0.0/33"}, 2, "allowedCidrs"},
+		{"CIDR with host bits", []string{"--env", "dev", "keys", "create", "--customer", "acme", "--allow-cidr", "10.0.0.1/8"}, 2, `"10.0.0.1/8" has host bits set: write 10.0.0.0/8 for the network or 10.0.0.1/32 for the one address`},
+		{"expiry in the past", []string{"--env", "dev", "keys", "create", "--customer", "acme", "--expires", "2001-01-01T00:00:00Z"}, 2, "expiresAt"},
 		{"duplicate customer id", []string{"customers", "create", "acme", "--name", "Again"}, 1, "already exists"},
-		{"bad customer id", []string{"customers", "create", "Bad Id!", "--name", "x"}, 1, "id:"},
-		{"bad scope", []string{"--env", "dev", "keys", "create", "--customer", "acme", "--scopes", "a b"}, 1, "scopes[0]"},
-		{"missing required flag", []string{"customers", "create", "x2"}, 1, "name"},
+		{"bad customer id", []string{"customers", "create", "Bad Id!", "--name", "x"}, 2, "id:"},
+		{"bad scope", []string{"--env", "dev", "keys", "create", "--customer", "acme", "--scopes", "a b"}, 2, "scopes[0]"},
+		{"missing required flag", []string{"customers", "create", "x2"}, 2, `required flag(s) "name" not set`},
 		{"wrong arg count", []string{"keys", "get"}, 2, "KEY_ID"},
-		{"bad output format", []string{"-o", "yaml", "plans", "list"}, 1, "--output"},
-		{"unknown key", []string{"keys", "revoke", "key_aaaaaaaaaaaaaaaa"}, 1, "not found"},
+		{"bad output format", []string{"-o", "yaml", "plans", "list"}, 2, "--output"},
+		{"unknown key", []string{"keys", "revoke", "key_aaaaaaaaaaaaaaaa"}, 3, "not found"},
 	}
 	before := auditCount(t, table)
 	for _, tc := range tests {
@@ -215,7 +216,9 @@ func TestBadInputWritesNothing(t *testing.T) {
 
 func auditCount(t *testing.T, table string) int {
 	t.Helper()
-	var entries struct{ Items []registry.AuditEntry }
+	var entries struct {
+		Items []registry.AuditEntry `json:"items"`
+	}
 	out := mustRun(t, table, "-o", "json", "audit", "acme", "--limit", "1000")
 	if err := json.Unmarshal([]byte(out), &entries); err != nil {
 		t.Fatal(err)

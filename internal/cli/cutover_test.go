@@ -91,7 +91,7 @@ func TestCutoverCommand(t *testing.T) {
 		{"guard refuses", []string{"cutover", "--domain", "api.example.com", "--api-id", blue, "--stage", "dev", "--expect-current", "abcdefghij"}, 1, "does not point at the expected API"},
 		{"unknown domain", []string{"cutover", "--domain", "nope.example.com", "--api-id", blue, "--stage", "dev"}, 1, "custom domain name not found: nope.example.com"},
 		{"unknown stage", []string{"cutover", "--domain", "api.example.com", "--api-id", blue, "--stage", "prod"}, 1, "target API stage not found"},
-		{"missing api id", []string{"cutover", "--domain", "api.example.com", "--stage", "dev"}, 1, "api-id"},
+		{"missing api id", []string{"cutover", "--domain", "api.example.com", "--stage", "dev"}, 2, "api-id"},
 		{"malformed api id", []string{"cutover", "--domain", "api.example.com", "--api-id", "Not An Id", "--stage", "dev"}, 2, `api id "Not An Id" is not valid`},
 		{"missing domain", []string{"cutover", "--api-id", blue, "--stage", "dev"}, 2, "domain is required"},
 		{"current of unknown domain", []string{"cutover", "current", "--domain", "nope.example.com"}, 1, "not found"},

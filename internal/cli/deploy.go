@@ -86,7 +86,7 @@ deployment that replaced it.`,
 	f.StringVar(&d.Colour, "colour", "", "blue or green (required)")
 	f.StringVar(&d.StackName, "stack-name", "", "CloudFormation stack name (required)")
 	f.Int64Var(&d.Sequence, "sequence", 0, "deployment sequence, monotonic per environment, e.g. the CI run number (required)")
-	f.StringVar(&d.GitSHA, "git-sha", envOr("GITHUB_SHA", ""), "commit deployed; env GITHUB_SHA")
+	f.StringVar(&d.GitSHA, "git-sha", envOr("GITHUB_SHA", ""), "commit deployed, 7-64 lower-case hex digits (required; env GITHUB_SHA)")
 	f.StringVar(&source, "source", envOr("STAGEHAND_EVENT_SOURCE", deployevent.DefaultSource), "EventBridge source; env STAGEHAND_EVENT_SOURCE")
 	f.StringVar(&bus, "bus", envOr("STAGEHAND_EVENT_BUS", ""), "event bus name (default: the default bus); env STAGEHAND_EVENT_BUS")
 	for _, name := range []string{"api-id", "stage", "colour", "stack-name", "sequence"} {

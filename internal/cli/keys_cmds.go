@@ -81,7 +81,7 @@ func newKeysCommand(app *App) *cobra.Command {
 				return err
 			}
 			now := app.clock().Now()
-			return app.printPage(p, p.Next, func(w *tabwriter.Writer) {
+			return printPage(app, p, func(w *tabwriter.Writer) {
 				keyHeader(w)
 				for _, k := range p.Items {
 					keyRow(w, k, now)

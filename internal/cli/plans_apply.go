@@ -3,7 +3,6 @@ package cli
 import (
 	"errors"
 	"fmt"
-	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -38,7 +37,7 @@ to it, so it drains as old colours retire and can then be deleted by hand.`,
 			}
 			cfg, err := config.LoadFile(file)
 			if err != nil {
-				return oneLine{err}
+				return err // Run prints every error on one line
 			}
 			if cfg.Env != app.Env {
 				return fmt.Errorf("%s declares environment %q, not %q", file, cfg.Env, app.Env)
@@ -71,13 +70,3 @@ to it, so it drains as old colours retire and can then be deleted by hand.`,
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "print what would change, write nothing")
 	return cmd
 }
-
-// oneLine prints a multi-line error (config validation lists every problem
-// on its own line) as one line.
-type oneLine struct{ error }
-
-func (e oneLine) Error() string {
-	return strings.Join(strings.Fields(strings.ReplaceAll(e.error.Error(), "\n", " ; ")), " ")
-}
-
-func (e oneLine) Unwrap() error { return e.error }

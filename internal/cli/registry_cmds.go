@@ -83,7 +83,7 @@ func newCustomersCommand(app *App) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return app.printPage(p, p.Next, func(w *tabwriter.Writer) {
+			return printPage(app, p, func(w *tabwriter.Writer) {
 				fmt.Fprintln(w, "ID\tNAME\tSTATUS")
 				for _, c := range p.Items {
 					fmt.Fprintf(w, "%s\t%s\t%s\n", c.ID, c.Name, c.Status)
@@ -181,22 +181,9 @@ func (a *App) printSubscription(s registry.Subscription) error {
 	})
 }
 
-// printPage prints a page; in table mode the cursor follows the rows.
-func (a *App) printPage(v any, next string, table func(w *tabwriter.Writer)) error {
-	if a.Output == "json" {
-		return a.print(v, nil)
-	}
-	if err := a.print(v, table); err != nil {
-		return err
-	}
-	if next != "" {
-		fmt.Fprintf(a.Out, "\nmore: --next %s\n", next)
-	}
-	return nil
-}
-
 func pageFlags(c *cobra.Command, limit *int32, next *string) {
-	c.Flags().Int32Var(limit, "limit", 50, "items per page")
+	*limit = 50
+	c.Flags().Var((*limitValue)(limit), "limit", fmt.Sprintf("items per page, 1-%d", maxLimit))
 	c.Flags().StringVar(next, "next", "", "cursor printed by the previous page")
 }
 
@@ -216,7 +203,7 @@ func newPlansCommand(app *App) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return app.print(plans, func(w *tabwriter.Writer) {
+			return printList(app, plans, func(w *tabwriter.Writer) {
 				fmt.Fprintln(w, "NAME\tUSAGE PLAN\tRATE\tBURST\tQUOTA")
 				for _, p := range plans {
 					fmt.Fprintf(w, "%s\t%s\t%g/s\t%d\t%s\n", p.Name, p.UsagePlanID, p.RateLimit, p.BurstLimit, quota(p))
@@ -233,16 +220,14 @@ func newPlansCommand(app *App) *cobra.Command {
 			if err := app.requireEnv(); err != nil {
 				return err
 			}
-			switch p.QuotaPeriod {
-			case "", "DAY", "WEEK", "MONTH":
-			default:
-				return fmt.Errorf("quota-period: %q must be DAY, WEEK or MONTH", p.QuotaPeriod)
+			p.Env, p.Name = app.Env, args[0]
+			if err := p.Validate(); err != nil {
+				return usageError{planFlagError(err)}
 			}
 			store, err := app.Store(cmd.Context())
 			if err != nil {
 				return err
 			}
-			p.Env, p.Name = app.Env, args[0]
 			saved, err := store.PutPlan(cmd.Context(), p, app.Actor)
 			if err != nil {
 				return err
@@ -288,7 +273,7 @@ func newBindingsCommand(app *App) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return app.printBindings([]registry.ClientBinding{saved})
+			return app.printBinding(saved)
 		},
 	}
 	create.Flags().StringVar(&b.Issuer, "issuer", "", "token issuer (iss), exactly as in tokens (required)")
@@ -309,7 +294,7 @@ func newBindingsCommand(app *App) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return app.printBindings(bs)
+			return printList(app, bs, func(w *tabwriter.Writer) { bindingRows(w, bs) })
 		},
 	}
 	var del registry.ClientBinding
@@ -338,13 +323,15 @@ func newBindingsCommand(app *App) *cobra.Command {
 	return cmd
 }
 
-func (a *App) printBindings(bs []registry.ClientBinding) error {
-	return a.print(bs, func(w *tabwriter.Writer) {
-		fmt.Fprintln(w, "ENV\tISSUER\tSUBJECT\tCUSTOMER\tSCOPES")
-		for _, b := range bs {
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", b.Env, b.Issuer, b.Subject, b.CustomerID, strings.Join(b.Scopes, " "))
-		}
-	})
+func (a *App) printBinding(b registry.ClientBinding) error {
+	return a.print(b, func(w *tabwriter.Writer) { bindingRows(w, []registry.ClientBinding{b}) })
+}
+
+func bindingRows(w *tabwriter.Writer, bs []registry.ClientBinding) {
+	fmt.Fprintln(w, "ENV\tISSUER\tSUBJECT\tCUSTOMER\tSCOPES")
+	for _, b := range bs {
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", b.Env, b.Issuer, b.Subject, b.CustomerID, strings.Join(b.Scopes, " "))
+	}
 }
 
 func newAuditCommand(app *App) *cobra.Command {
@@ -352,18 +339,21 @@ func newAuditCommand(app *App) *cobra.Command {
 	var next string
 	cmd := &cobra.Command{
 		Use:   "audit SUBJECT",
-		Short: "Show the audit trail of a customer (or env:<env>), newest first",
+		Short: "Show the audit trail of a customer (or env:<env>), newest first; an unknown customer is not found (exit 3)",
 		Args:  exactArgs(1, "SUBJECT"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			store, err := app.Store(cmd.Context())
 			if err != nil {
 				return err
 			}
+			if err := auditSubjectExists(cmd.Context(), store, args[0]); err != nil {
+				return err
+			}
 			p, err := store.ListAudit(cmd.Context(), args[0], next, limit)
 			if err != nil {
 				return err
 			}
-			return app.printPage(p, p.Next, func(w *tabwriter.Writer) {
+			return printPage(app, p, func(w *tabwriter.Writer) {
 				fmt.Fprintln(w, "AT\tACTOR\tACTION\tTARGET\tDETAILS")
 				for _, e := range p.Items {
 					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", e.At.Format(time.RFC3339), e.Actor, e.Action, e.Target, details(e.Details))

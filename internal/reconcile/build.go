@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/stagehand-dev/stagehand/internal/ddbclient"
 	"github.com/stagehand-dev/stagehand/internal/registry"
 )
 
@@ -19,11 +20,7 @@ import (
 // into a Handler: what both Lambda mains do once per execution
 // environment.
 func NewHandlerFromConfig(_ context.Context, cfg Config, awsCfg aws.Config, log *slog.Logger) (*Handler, error) {
-	db := dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) {
-		if cfg.DynamoDBEndpoint != "" {
-			o.BaseEndpoint = aws.String(cfg.DynamoDBEndpoint)
-		}
-	})
+	db := dynamodb.NewFromConfig(awsCfg, ddbclient.WithEndpoint(cfg.DynamoDBEndpoint))
 	gw := apigateway.NewFromConfig(awsCfg, func(o *apigateway.Options) {
 		if cfg.APIGatewayEndpoint != "" {
 			o.BaseEndpoint = aws.String(cfg.APIGatewayEndpoint)

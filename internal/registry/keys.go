@@ -65,7 +65,9 @@ func (s *Store) createKey(ctx context.Context, k Key, actor string, rec *Idempot
 		return Key{}, err
 	}
 	if err := s.transact(ctx, items, reasons); err != nil {
-		return Key{}, fmt.Errorf("create key %s: %w", k.ID, err)
+		// Not the key's id: the key was not created, so an id would name
+		// nothing (reason 0 names it when the id itself collided).
+		return Key{}, fmt.Errorf("create key for %s in %s: %w", k.CustomerID, k.Env, err)
 	}
 	return k, nil
 }
@@ -99,7 +101,7 @@ func (s *Store) createKeyItems(k Key, now time.Time, actor, action string, detai
 func (s *Store) createKeyReasons(k Key) map[int]error {
 	return map[int]error{
 		0: fmt.Errorf("key %s: %w", k.ID, ErrAlreadyExists),
-		1: fmt.Errorf("customer %q must be active and subscribed in %s (%w or %w)", k.CustomerID, k.Env, ErrSubscriptionNotFound, ErrCustomerSuspended),
+		1: fmt.Errorf("customer %q is not active and subscribed in %s (%w or %w)", k.CustomerID, k.Env, ErrSubscriptionNotFound, ErrCustomerSuspended),
 	}
 }
 

@@ -258,6 +258,6 @@ type AuditEntry struct {
 // Page is one page of a paginated listing. Next is empty on the last page;
 // pass it back unchanged to get the following page.
 type Page[T any] struct {
-	Items []T
-	Next  string
+	Items []T    `json:"items"`
+	Next  string `json:"next,omitempty"`
 }

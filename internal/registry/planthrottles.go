@@ -2,7 +2,6 @@ package registry
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -11,9 +10,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
-
-// ErrInvalidPlan: a plan field is out of range (see ValidateMethodThrottles).
-var ErrInvalidPlan = errors.New("invalid plan")
 
 // MaxMethodThrottles is API Gateway's quota of method-level throttling
 // settings per stage of a usage plan ("Method-level throttling settings for
@@ -27,17 +23,17 @@ var methodThrottleKey = regexp.MustCompile(`^(/[A-Za-z0-9._~\-/{}+*]*|\*)/(GET|P
 
 // ValidateMethodThrottles checks a plan's per-method throttles: at most
 // MaxMethodThrottles, each keyed "{resourcePath}/{httpMethod}", with
-// non-negative limits. Errors wrap ErrInvalidPlan.
+// non-negative limits. Errors are *PlanFieldError (field methodThrottles).
 func ValidateMethodThrottles(m map[string]MethodThrottle) error {
 	if len(m) > MaxMethodThrottles {
-		return fmt.Errorf("%w: %d method throttles, API Gateway allows %d per stage", ErrInvalidPlan, len(m), MaxMethodThrottles)
+		return planErr("methodThrottles", "%d method throttles, API Gateway allows %d per stage", len(m), MaxMethodThrottles)
 	}
 	for k, t := range m {
 		if !methodThrottleKey.MatchString(k) {
-			return fmt.Errorf("%w: method throttle key %q must be {resourcePath}/{httpMethod}, for example /pets/GET", ErrInvalidPlan, k)
+			return planErr("methodThrottles", "method throttle key %q must be {resourcePath}/{httpMethod}, for example /pets/GET", k)
 		}
 		if t.RateLimit < 0 || t.BurstLimit < 0 {
-			return fmt.Errorf("%w: method throttle %s: rate and burst must not be negative", ErrInvalidPlan, k)
+			return planErr("methodThrottles", "method throttle %s: rate and burst must not be negative", k)
 		}
 	}
 	return nil

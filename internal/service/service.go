@@ -82,6 +82,18 @@ func validID(field, id string) error {
 	return nil
 }
 
+// validPlanName applies registry.ValidatePlanName, the one plan-name rule.
+func validPlanName(plan string) error {
+	if err := registry.ValidatePlanName(plan); err != nil {
+		var fe *registry.PlanFieldError
+		if errors.As(err, &fe) {
+			return invalid("plan", "%s", fe.Reason)
+		}
+		return err
+	}
+	return nil
+}
+
 func validEnv(env string) error {
 	if !keys.ValidEnv(env) {
 		return invalid("env", "%q must be 2-16 characters of a-z and 0-9, starting with a letter", env)
@@ -162,6 +174,9 @@ func (s *Service) Subscribe(ctx context.Context, customerID, env, plan string, e
 	if err := validEnv(env); err != nil {
 		return registry.Subscription{}, err
 	}
+	if err := validPlanName(plan); err != nil {
+		return registry.Subscription{}, err
+	}
 	c, err := s.store.GetCustomer(ctx, customerID)
 	if err != nil {
 		return registry.Subscription{}, err
@@ -218,6 +233,12 @@ func (s *Service) ChangePlan(ctx context.Context, customerID, env, plan, actor s
 // ChangePlanIf moves a customer to another plan, guarded by ifVersion (the
 // subscription's), and its metering key to that plan's usage plan.
 func (s *Service) ChangePlanIf(ctx context.Context, customerID, env string, ifVersion int64, plan, actor string) (registry.Subscription, error) {
+	if err := validEnv(env); err != nil {
+		return registry.Subscription{}, err
+	}
+	if err := validPlanName(plan); err != nil {
+		return registry.Subscription{}, err
+	}
 	next, err := s.store.GetPlan(ctx, env, plan)
 	if err != nil {
 		if errors.Is(err, registry.ErrNotFound) {
@@ -226,8 +247,11 @@ func (s *Service) ChangePlanIf(ctx context.Context, customerID, env string, ifVe
 		return registry.Subscription{}, err
 	}
 	before, after, err := s.store.ChangePlanIf(ctx, customerID, env, ifVersion, next.Name, actor)
-	if err != nil || before.Plan == after.Plan {
-		return after, err
+	if err != nil {
+		return after, s.explainMissingSubscription(ctx, customerID, env, err)
+	}
+	if before.Plan == after.Plan {
+		return after, nil
 	}
 	return after, s.moveUsageKey(ctx, env, before, after, next)
 }
@@ -321,7 +345,7 @@ func (s *Service) newKey(ctx context.Context, in CreateKeyInput) (registry.Key, 
 	if in.ExpiresAt != nil && !in.ExpiresAt.After(s.clock.Now()) {
 		return registry.Key{}, keys.Secret{}, invalid("expiresAt", "%s is not in the future", in.ExpiresAt.UTC().Format(time.RFC3339))
 	}
-	if _, err := s.store.GetSubscription(ctx, in.CustomerID, in.Env); err != nil {
+	if _, err := s.activeSubscription(ctx, in.CustomerID, in.Env); err != nil {
 		return registry.Key{}, keys.Secret{}, err
 	}
 	secret, err := s.gen.New(in.Env)
@@ -451,6 +475,9 @@ func validateAccess(scopes, cidrs []string) ([]string, []string, error) {
 	if err != nil {
 		return nil, nil, invalid("allowedCidrs", "%v", err)
 	}
+	if err := checkNoHostBits(cidrs); err != nil {
+		return nil, nil, err
+	}
 	var canon []string
 	for _, p := range prefixes {
 		canon = append(canon, p.String())
@@ -474,7 +501,11 @@ func (s *Service) PutBinding(ctx context.Context, b registry.ClientBinding, acto
 			return registry.ClientBinding{}, invalid(fmt.Sprintf("scopes[%d]", i), "%q is not a valid scope", sc)
 		}
 	}
-	return s.store.PutBinding(ctx, b, actor)
+	saved, err := s.store.PutBinding(ctx, b, actor)
+	if err != nil {
+		return saved, s.explainMissingSubscription(ctx, b.CustomerID, b.Env, err)
+	}
+	return saved, nil
 }
 
 // DeleteBinding removes a customer's client binding; a binding that does

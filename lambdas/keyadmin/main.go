@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/stagehand-dev/stagehand/internal/auth/jwtverify"
+	"github.com/stagehand-dev/stagehand/internal/ddbclient"
 	"github.com/stagehand-dev/stagehand/internal/keyadmin"
 	"github.com/stagehand-dev/stagehand/internal/registry"
 	"github.com/stagehand-dev/stagehand/internal/service"
@@ -43,11 +44,7 @@ func build(ctx context.Context, log *slog.Logger) (*keyadmin.Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load AWS config: %w", err)
 	}
-	db := dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) {
-		if cfg.DynamoDBEndpoint != "" {
-			o.BaseEndpoint = aws.String(cfg.DynamoDBEndpoint)
-		}
-	})
+	db := dynamodb.NewFromConfig(awsCfg, ddbclient.WithEndpoint(cfg.DynamoDBEndpoint))
 	apigw := apigateway.NewFromConfig(awsCfg, func(o *apigateway.Options) {
 		if cfg.APIGatewayEndpoint != "" {
 			o.BaseEndpoint = aws.String(cfg.APIGatewayEndpoint)

@@ -19,6 +19,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/stagehand-dev/stagehand/internal/ddbclient"
 )
 
 // EnvEndpoint names the variable through which a started server's URL
@@ -110,10 +112,9 @@ func (s *Server) Stop() {
 // credentials. Retries stay at the SDK default.
 func Client(endpoint string) *dynamodb.Client {
 	return dynamodb.New(dynamodb.Options{
-		Region:       "us-east-1",
-		BaseEndpoint: aws.String(endpoint),
-		Credentials:  credentials.NewStaticCredentialsProvider("local", "local", ""),
-	})
+		Region:      "us-east-1",
+		Credentials: credentials.NewStaticCredentialsProvider("local", "local", ""),
+	}, ddbclient.WithEndpoint(endpoint))
 }
 
 func jarDir() (string, error) {

@@ -261,6 +261,9 @@ func (a *Authorizer) authorize(ctx context.Context, req *events.APIGatewayCustom
 	}
 	d.customerID = p.customerID
 	pol := a.policies.get(arn.prefix, p.routes)
+	if pol == nil {
+		return events.APIGatewayCustomAuthorizerResponse{}, d, fmt.Errorf("%w: methodArn holds a wildcard", ErrBadRequest)
+	}
 	if pol.size+p.size > MaxPolicyBytes {
 		return events.APIGatewayCustomAuthorizerResponse{}, d, fmt.Errorf("%w: %d bytes", ErrPolicyTooLarge, pol.size+p.size)
 	}

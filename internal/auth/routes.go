@@ -375,7 +375,6 @@ func newPolicyCache(t *routeTable, max int) *policyCache {
 	return &policyCache{table: t, max: max, m: make(map[policyKey]*policy)}
 }
 
-//
 // It returns nil for a prefix holding a policy wildcard ('*' or '?'): API
 // Gateway never sends one (stage names are [A-Za-z0-9_-]), and a resource
 // built from it would span other APIs or stages.

@@ -375,7 +375,8 @@ func newPolicyCache(t *routeTable, max int) *policyCache {
 	return &policyCache{table: t, max: max, m: make(map[policyKey]*policy)}
 }
 
-// It returns nil for a prefix holding a policy wildcard ('*' or '?'): API
+// get returns the policy for set on the stage whose ARN prefix is prefix,
+// or nil for a prefix holding a policy wildcard ('*' or '?'): API
 // Gateway never sends one (stage names are [A-Za-z0-9_-]), and a resource
 // built from it would span other APIs or stages.
 func (c *policyCache) get(prefix string, set routeSet) *policy {

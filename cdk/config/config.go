@@ -423,6 +423,7 @@ func (c *Config) Validate() error {
 	c.validateAPI(v)
 	c.validateKeyAdmin(v)
 	c.validateAuthorizer(v)
+	c.validateAuthorizerCacheKey(v)
 	if c.Alarms.AuthorizerP99LatencyMs < 1 || c.Alarms.AuthorizerP99LatencyMs > 30000 {
 		v.add("alarms.authorizerP99LatencyMs", "must be between 1 and 30000, got %d", c.Alarms.AuthorizerP99LatencyMs)
 	}

@@ -148,8 +148,37 @@ func TestValidation(t *testing.T) {
 		want []string
 	}{
 		{"minimal is valid", func(map[string]any) {}, nil},
-		{"authorizer caching with exactly one identity source is valid", func(m map[string]any) {
+		{"authorizer caching keyed by the API-key header is valid", func(m map[string]any) {
 			obj(m, "api")["authorizerResultTtlSeconds"] = 300
+			obj(m, "api")["identitySources"] = []any{"method.request.header.X-Api-Key"}
+		}, nil},
+		{"authorizer caching keyed by the token header is valid", func(m map[string]any) {
+			obj(m, "api")["authorizerResultTtlSeconds"] = 300
+			obj(m, "api")["identitySources"] = []any{"method.request.header.Authorization"}
+		}, nil},
+		// Issue 12 item 2: API Gateway's cache key must be the credential.
+		{"authorizer caching keyed by a non-credential header", func(m map[string]any) {
+			obj(m, "api")["authorizerResultTtlSeconds"] = 300
+			obj(m, "api")["identitySources"] = []any{"method.request.header.x-client"}
+		}, []string{"api.identitySources[0]: must be method.request.header.x-api-key or method.request.header.authorization", "x-client"}},
+		{"authorizer caching keyed by the source IP", func(m map[string]any) {
+			obj(m, "api")["authorizerResultTtlSeconds"] = 300
+			obj(m, "api")["identitySources"] = []any{"context.identity.sourceIp"}
+		}, []string{"api.identitySources[0]: must be", "the credential"}},
+		{"authorizer caching keyed by a stage variable", func(m map[string]any) {
+			obj(m, "api")["authorizerResultTtlSeconds"] = 300
+			obj(m, "api")["identitySources"] = []any{"stageVariables.colour"}
+		}, []string{"api.identitySources[0]: must be"}},
+		{"authorizer caching keyed by a query string", func(m map[string]any) {
+			obj(m, "api")["authorizerResultTtlSeconds"] = 300
+			obj(m, "api")["identitySources"] = []any{"method.request.querystring.x-api-key"}
+		}, []string{"api.identitySources[0]: must be"}},
+		{"authorizer caching keyed by the API-key header with preferJwt", func(m map[string]any) {
+			obj(m, "api")["authorizerResultTtlSeconds"] = 300
+			obj(m, "api")["identitySources"] = []any{"method.request.header.x-api-key"}
+			obj(m, "authorizer")["preferJwt"] = true
+		}, []string{"api.identitySources[0]: is the API-key header", "preferJwt"}},
+		{"no caching: any identity source is only a presence check", func(m map[string]any) {
 			obj(m, "api")["identitySources"] = []any{"method.request.header.x-client"}
 		}, nil},
 		{"authorizer caching with two identity sources", func(m map[string]any) {
@@ -167,7 +196,7 @@ func TestValidation(t *testing.T) {
 		}, []string{"api.identitySources[0]: must be a mapping expression"}},
 		{"authorizer TTL above the maximum", func(m map[string]any) {
 			obj(m, "api")["authorizerResultTtlSeconds"] = 3601
-			obj(m, "api")["identitySources"] = []any{"method.request.header.x-client"}
+			obj(m, "api")["identitySources"] = []any{"method.request.header.x-api-key"}
 		}, []string{"api.authorizerResultTtlSeconds: must be between 0 and 3600"}},
 		{"unknown field", func(m map[string]any) { obj(m, "api")["throttle"] = 5 }, []string{`unknown field "throttle"`}},
 		{"upper-case env", func(m map[string]any) { m["env"] = "Dev" }, []string{"env: must match"}},

@@ -345,7 +345,7 @@ func (v *Verifier) keyFor(ctx context.Context, hdr jwsHeader, alg string, claims
 		}
 		return ik, KeyRef{issuer: ik, cacheable: true}, v.hsSecret, nil
 	}
-	if ik.kf == nil {
+	if ik.store == nil {
 		return nil, KeyRef{}, nil, ErrAlgNotAllowed
 	}
 	kid := hdr.kid
@@ -353,7 +353,7 @@ func (v *Verifier) keyFor(ctx context.Context, hdr jwsHeader, alg string, claims
 		return nil, KeyRef{}, nil, ErrMissingKID
 	}
 	ref := KeyRef{kid: kid}
-	key, fp, cacheable, err := v.key(ctx, ik, kid, alg)
+	key, fp, cacheable, err := v.key(ik, kid, alg)
 	if err != nil {
 		return nil, ref, nil, err
 	}

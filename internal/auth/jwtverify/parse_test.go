@@ -98,14 +98,14 @@ func referenceVerify(ctx context.Context, v *Verifier, token string) (Token, err
 			ref = KeyRef{issuer: ik, cacheable: true}
 			return v.hsSecret, nil
 		}
-		if ik.kf == nil {
+		if ik.store == nil {
 			return nil, ErrAlgNotAllowed
 		}
 		kid, _ := t.Header["kid"].(string)
 		if kid == "" || len(kid) > maxKIDLen {
 			return nil, ErrMissingKID
 		}
-		key, fp, cacheable, err := v.key(ctx, ik, kid, alg)
+		key, fp, cacheable, err := v.key(ik, kid, alg)
 		if err != nil {
 			return nil, err
 		}

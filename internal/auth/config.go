@@ -78,6 +78,10 @@ type IssuerConfig struct {
 	// HS256 lets this issuer sign with the shared secret named by
 	// JWT_HS256_SECRET_ARN.
 	HS256 bool `json:"hs256,omitempty"`
+	// Typ, when set, is the "typ" header every token of this issuer must
+	// carry, e.g. "at+jwt" (RFC 9068): ID tokens of the same issuer and
+	// audience are then refused as access tokens.
+	Typ string `json:"typ,omitempty"`
 }
 
 // RouteConfig is one row of the route → scopes table.
@@ -273,6 +277,9 @@ func (s *Settings) validate() error {
 			add("issuers[%d] %q: needs jwksUrl (or hs256)", i, is.Issuer)
 		}
 		seen[is.Issuer] = true
+		if is.Typ != "" && (len(is.Typ) > 64 || !validHeaderName(strings.ReplaceAll(is.Typ, "/", ""))) {
+			add("issuers[%d] %q: typ %q: want a media type such as at+jwt", i, is.Issuer, is.Typ)
+		}
 		if is.JWKSURL != "" {
 			if err := jwtverify.CheckJWKSURL(is.JWKSURL); err != nil {
 				add("issuers[%d]: %w", i, err)
@@ -317,7 +324,7 @@ func (s Settings) VerifierOptions(logger *slog.Logger) []jwtverify.Option {
 func (s Settings) VerifierIssuers() []jwtverify.Issuer {
 	out := make([]jwtverify.Issuer, len(s.Issuers))
 	for i, is := range s.Issuers {
-		out[i] = jwtverify.Issuer(is)
+		out[i] = jwtverify.Issuer{Issuer: is.Issuer, JWKSURL: is.JWKSURL, Audiences: is.Audiences, HS256: is.HS256, Typ: is.Typ}
 	}
 	return out
 }

@@ -124,6 +124,7 @@ type jwsHeader struct {
 	alg   string // empty unless algOK
 	algOK bool   // "alg" is present and a JSON string
 	kid   string // empty when absent or not a string
+	typ   string // empty when absent or not a string
 	crit  bool   // "crit" is present (any value)
 }
 
@@ -188,6 +189,11 @@ func parseHeader(b []byte) (jwsHeader, error) {
 			h.alg, h.algOK = "", isString
 			if isString {
 				h.alg = decodeString(value)
+			}
+		case "typ":
+			h.typ = ""
+			if isString {
+				h.typ = decodeString(value)
 			}
 		case "kid":
 			h.kid = ""
@@ -413,6 +419,9 @@ func (v *Verifier) keyFor(ctx context.Context, hdr jwsHeader, alg string, claims
 	if ik == nil {
 		return nil, KeyRef{}, nil, ErrUnknownIssuer
 	}
+	if ik.cfg.Typ != "" && !TypMatches(hdr.typ, ik.cfg.Typ) {
+		return nil, KeyRef{}, nil, fmt.Errorf("%w: want %q", ErrTyp, ik.cfg.Typ)
+	}
 	if alg == "HS256" {
 		if !ik.cfg.HS256 || v.hsSecret == nil {
 			return nil, KeyRef{}, nil, ErrAlgNotAllowed
@@ -435,4 +444,21 @@ func (v *Verifier) keyFor(ctx context.Context, hdr jwsHeader, alg string, claims
 		return nil, ref, nil, err
 	}
 	return ik, KeyRef{issuer: ik, kid: kid, fp: fp, cacheable: cacheable}, key, nil
+}
+
+// ErrTyp: the issuer requires a "typ" header (for example at+jwt, RFC 9068
+// §2.1) and the token's is absent or another.
+var ErrTyp = errors.New("token typ header is not the one this issuer requires")
+
+// TypMatches compares a "typ" header with the required media type as RFC
+// 7515 §4.1.9 says to: case-insensitively, the "application/" prefix
+// optional on either side.
+func TypMatches(got, want string) bool {
+	trim := func(s string) string {
+		if len(s) > len("application/") && strings.EqualFold(s[:len("application/")], "application/") {
+			return s[len("application/"):]
+		}
+		return s
+	}
+	return got != "" && strings.EqualFold(trim(got), trim(want))
 }

@@ -94,6 +94,9 @@ func referenceVerify(ctx context.Context, v *Verifier, token string) (Token, err
 		if ik = v.issuers[iss]; ik == nil {
 			return nil, ErrUnknownIssuer
 		}
+		if typ, _ := t.Header["typ"].(string); ik.cfg.Typ != "" && !TypMatches(typ, ik.cfg.Typ) {
+			return nil, ErrTyp
+		}
 		alg := t.Method.Alg()
 		if alg == "HS256" {
 			if !ik.cfg.HS256 || v.hsSecret == nil {

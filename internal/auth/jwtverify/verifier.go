@@ -78,8 +78,13 @@ type Issuer struct {
 	JWKSURL string
 	// Audiences: a token must name at least one of them in "aud".
 	Audiences []string
-	// HS256 lets this issuer sign with the shared secret (WithHS256Secret).
+	// HS256 lets this issuer sign with its own secret (WithIssuerHS256Secret).
 	HS256 bool
+	// Typ, when set, is the "typ" header every token of this issuer must
+	// carry (compared as TypMatches does): "at+jwt" keeps the issuer's ID
+	// tokens, which may name the same audience, from passing as access
+	// tokens (RFC 9068 §2.1, RFC 8725 §3.11).
+	Typ string
 }
 
 // Token is a verified token's identity and claims.

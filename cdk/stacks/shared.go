@@ -201,6 +201,9 @@ func NewSharedStack(scope constructs.Construct, id string, props *SharedStackPro
 		env:         withEnv(env, map[string]*string{EnvAuthorizerConfig: jsii.String(authorizerJSON)}),
 	})
 	ss.grantTable(FnAuthorizer, tableKey, dynamoReadActions, kmsReadActions, nil)
+	if err := ss.grantHS256Secrets(cfg); err != nil {
+		return nil, err
+	}
 
 	handlerEnv := withEnv(env, map[string]*string{
 		EnvEventSource:       jsii.String(cfg.Events.Source),

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -16,8 +17,11 @@ import (
 
 // Environment variables read by LoadConfig (set by the CDK stack).
 const (
-	EnvStage            = "STAGEHAND_ENV"
-	EnvTable            = "STAGEHAND_TABLE"
+	EnvStage = "STAGEHAND_ENV"
+	EnvTable = "STAGEHAND_TABLE"
+	// EnvHS256SecretARN is no longer read: each HS256 issuer names its own
+	// secret (issuers[].hs256SecretArn). Setting it is a configuration
+	// error, so a deployment that relied on it fails loudly.
 	EnvHS256SecretARN   = "JWT_HS256_SECRET_ARN"
 	EnvAuthorizerConfig = "AUTHORIZER_CONFIG"
 )
@@ -75,9 +79,13 @@ type IssuerConfig struct {
 	Issuer    string   `json:"issuer"`
 	JWKSURL   string   `json:"jwksUrl,omitempty"`
 	Audiences []string `json:"audiences"`
-	// HS256 lets this issuer sign with the shared secret named by
-	// JWT_HS256_SECRET_ARN.
-	HS256 bool `json:"hs256,omitempty"`
+	// HS256 lets this issuer sign with HS256, with its own secret: the
+	// Secrets Manager secret HS256SecretARN names (full ARN, read once at
+	// cold start; the CDK stack grants secretsmanager:GetSecretValue on
+	// exactly these ARNs). Two issuers may not share a secret: whoever
+	// holds it could mint tokens for either issuer's client bindings.
+	HS256          bool   `json:"hs256,omitempty"`
+	HS256SecretARN string `json:"hs256SecretArn,omitempty"`
 	// Typ, when set, is the "typ" header every token of this issuer must
 	// carry, e.g. "at+jwt" (RFC 9068): ID tokens of the same issuer and
 	// audience are then refused as access tokens.
@@ -114,10 +122,9 @@ type ClaimCheck struct {
 
 // Config is the authorizer's whole configuration, resolved and validated.
 type Config struct {
-	Env            string
-	Table          string
-	HS256SecretARN string
-	Settings       Settings
+	Env      string
+	Table    string
+	Settings Settings
 }
 
 // Durations derived from Settings.
@@ -142,9 +149,8 @@ func (s Settings) MaxTokenLifetime() time.Duration {
 // in main). The error names every problem found.
 func LoadConfig(getenv func(string) string) (Config, error) {
 	c := Config{
-		Env:            getenv(EnvStage),
-		Table:          getenv(EnvTable),
-		HS256SecretARN: getenv(EnvHS256SecretARN),
+		Env:   getenv(EnvStage),
+		Table: getenv(EnvTable),
 	}
 	var errs []error
 	if !keys.ValidEnv(c.Env) {
@@ -153,8 +159,8 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	if c.Table == "" {
 		errs = append(errs, fmt.Errorf("%s is not set", EnvTable))
 	}
-	if c.HS256SecretARN != "" && !strings.HasPrefix(c.HS256SecretARN, "arn:") {
-		errs = append(errs, fmt.Errorf("%s=%q is not an ARN", EnvHS256SecretARN, c.HS256SecretARN))
+	if getenv(EnvHS256SecretARN) != "" {
+		errs = append(errs, fmt.Errorf("%s is no longer read: give each HS256 issuer its own secret (issuers[].hs256SecretArn)", EnvHS256SecretARN))
 	}
 	raw := getenv(EnvAuthorizerConfig)
 	if raw == "" {
@@ -165,11 +171,6 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 			errs = append(errs, fmt.Errorf("%s: %w", EnvAuthorizerConfig, err))
 		}
 		c.Settings = s
-		for _, is := range s.Issuers {
-			if is.HS256 && c.HS256SecretARN == "" {
-				errs = append(errs, fmt.Errorf("issuer %q uses hs256 but %s is not set", is.Issuer, EnvHS256SecretARN))
-			}
-		}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return Config{}, fmt.Errorf("%w: %w", ErrConfig, err)
@@ -265,7 +266,19 @@ func (s *Settings) validate() error {
 		}
 	}
 	seen := map[string]bool{}
+	secrets := map[string]int{}
 	for i, is := range s.Issuers {
+		switch {
+		case is.HS256 && !secretARNPattern.MatchString(is.HS256SecretARN):
+			add("issuers[%d] %q: hs256 needs hs256SecretArn, the full ARN of this issuer's own Secrets Manager secret (arn:aws:secretsmanager:<region>:<account>:secret:<name>-<6 characters>), got %q", i, is.Issuer, is.HS256SecretARN)
+		case !is.HS256 && is.HS256SecretARN != "":
+			add("issuers[%d] %q: hs256SecretArn without hs256", i, is.Issuer)
+		case is.HS256:
+			if j, dup := secrets[is.HS256SecretARN]; dup {
+				add("issuers[%d] %q: shares its HS256 secret with issuers[%d]: each issuer needs its own (whoever holds a secret can mint tokens for every issuer that uses it)", i, is.Issuer, j)
+			}
+			secrets[is.HS256SecretARN] = i
+		}
 		switch {
 		case is.Issuer == "":
 			add("issuers[%d]: empty issuer", i)
@@ -292,6 +305,23 @@ func (s *Settings) validate() error {
 	return errors.Join(errs...)
 }
 
+// secretARNPattern is a complete Secrets Manager secret ARN (with the
+// six-character suffix Secrets Manager adds), so an IAM grant on it names
+// exactly that secret.
+var secretARNPattern = regexp.MustCompile(`^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]+-[A-Za-z0-9]{6}$`)
+
+// HS256SecretARNs returns the HS256 issuers' secret ARNs, in order (for the
+// CDK grant).
+func (s Settings) HS256SecretARNs() []string {
+	var out []string
+	for _, is := range s.Issuers {
+		if is.HS256 && is.HS256SecretARN != "" {
+			out = append(out, is.HS256SecretARN)
+		}
+	}
+	return out
+}
+
 // validHeaderName: an HTTP token (RFC 9110).
 func validHeaderName(h string) bool {
 	if h == "" {
@@ -308,8 +338,8 @@ func validHeaderName(h string) bool {
 
 // VerifierOptions are the jwtverify options these settings imply (leeway,
 // maximum token lifetime, JWKS refresh and unknown-kid intervals), so that
-// every place that builds the verifier builds the same one. An HS256 secret,
-// when configured, is added by the caller.
+// every place that builds the verifier builds the same one. HS256 secrets
+// (jwtverify.WithIssuerHS256Secret) are added by the caller.
 func (s Settings) VerifierOptions(logger *slog.Logger) []jwtverify.Option {
 	return []jwtverify.Option{
 		jwtverify.WithLeeway(s.Leeway()),

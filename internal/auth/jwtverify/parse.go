@@ -423,10 +423,10 @@ func (v *Verifier) keyFor(ctx context.Context, hdr jwsHeader, alg string, claims
 		return nil, KeyRef{}, nil, fmt.Errorf("%w: want %q", ErrTyp, ik.cfg.Typ)
 	}
 	if alg == "HS256" {
-		if !ik.cfg.HS256 || v.hsSecret == nil {
+		if !ik.cfg.HS256 || ik.hsSecret == nil {
 			return nil, KeyRef{}, nil, ErrAlgNotAllowed
 		}
-		return ik, KeyRef{issuer: ik, cacheable: true}, v.hsSecret, nil
+		return ik, KeyRef{issuer: ik, cacheable: true}, ik.hsSecret, nil
 	}
 	if ik.store == nil {
 		return nil, KeyRef{}, nil, ErrAlgNotAllowed

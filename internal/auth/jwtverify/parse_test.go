@@ -99,11 +99,11 @@ func referenceVerify(ctx context.Context, v *Verifier, token string) (Token, err
 		}
 		alg := t.Method.Alg()
 		if alg == "HS256" {
-			if !ik.cfg.HS256 || v.hsSecret == nil {
+			if !ik.cfg.HS256 || ik.hsSecret == nil {
 				return nil, ErrAlgNotAllowed
 			}
 			ref = KeyRef{issuer: ik, cacheable: true}
-			return v.hsSecret, nil
+			return ik.hsSecret, nil
 		}
 		if ik.store == nil {
 			return nil, ErrAlgNotAllowed

@@ -9,6 +9,7 @@
 package jwtverify
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -120,7 +121,8 @@ type Verifier struct {
 	lastHeader  atomic.Pointer[headerMemo]
 	clock       clock.Clock
 	maxLifetime time.Duration
-	hsSecret    []byte
+	hsSecret    []byte            // WithHS256Secret: for HS256 issuers without their own
+	hsSecrets   map[string][]byte // WithIssuerHS256Secret, by issuer
 	log         *slog.Logger
 
 	httpClient      *http.Client
@@ -131,8 +133,9 @@ type Verifier struct {
 }
 
 type issuerKeys struct {
-	cfg   Issuer
-	store *kidIndex // nil for an HS256-only issuer
+	cfg      Issuer
+	store    *kidIndex // nil for an HS256-only issuer
+	hsSecret []byte    // this issuer's HS256 secret, nil unless cfg.HS256
 
 	// Unknown-kid refetches: at most one running (refetching) and one
 	// started per unknown-kid interval (limiter).
@@ -154,11 +157,29 @@ func WithLeeway(d time.Duration) Option { return func(v *Verifier) { v.leeway = 
 // exp − now when iat is absent (default 24 h).
 func WithMaxLifetime(d time.Duration) Option { return func(v *Verifier) { v.maxLifetime = d } }
 
-// WithHS256Secret enables HS256 for issuers with HS256 set. The secret must
-// be at least 32 bytes.
+// WithHS256Secret sets the HS256 secret of every HS256 issuer that has none
+// of its own (WithIssuerHS256Secret). The secret must be at least 32 bytes.
+// New refuses two HS256 issuers with the same secret, so this serves at
+// most one of them.
 func WithHS256Secret(secret []byte) Option {
 	return func(v *Verifier) { v.hsSecret = slices.Clone(secret) }
 }
+
+// WithIssuerHS256Secret sets the HS256 secret of one issuer (which must be
+// configured with HS256). Each HS256 issuer needs its own: whoever holds an
+// issuer's secret can mint any token of that issuer, so a secret shared by
+// two issuers would let one mint tokens for the other's client bindings.
+func WithIssuerHS256Secret(issuer string, secret []byte) Option {
+	return func(v *Verifier) {
+		if v.hsSecrets == nil {
+			v.hsSecrets = map[string][]byte{}
+		}
+		v.hsSecrets[issuer] = slices.Clone(secret)
+	}
+}
+
+// ErrSharedSecret: two HS256 issuers have the same secret.
+var ErrSharedSecret = errors.New("two HS256 issuers share one secret")
 
 // WithHTTPClient sets the client for JWKS requests; its Timeout is capped at
 // MaxHTTPTimeout (default: a client with that timeout).
@@ -197,6 +218,14 @@ func New(ctx context.Context, issuers []Issuer, opts ...Option) (*Verifier, erro
 	if v.hsSecret != nil && len(v.hsSecret) < minHS256SecretLen {
 		return nil, fmt.Errorf("HS256 secret: %w: want at least %d bytes", ErrInvalidIssuerCf, minHS256SecretLen)
 	}
+	for is, sec := range v.hsSecrets {
+		if len(sec) < minHS256SecretLen {
+			return nil, fmt.Errorf("HS256 secret of issuer %q: %w: want at least %d bytes", is, ErrInvalidIssuerCf, minHS256SecretLen)
+		}
+		if !slices.ContainsFunc(issuers, func(i Issuer) bool { return i.Issuer == is && i.HS256 }) {
+			return nil, fmt.Errorf("%w: HS256 secret for %q, which is not an HS256 issuer", ErrInvalidIssuerCf, is)
+		}
+	}
 	if len(issuers) == 0 {
 		return nil, fmt.Errorf("%w: no issuers", ErrInvalidIssuerCf)
 	}
@@ -218,7 +247,19 @@ func New(ctx context.Context, issuers []Issuer, opts ...Option) (*Verifier, erro
 		if is.HS256 && !slices.Contains(methods, "HS256") {
 			methods = append(methods, "HS256")
 		}
-		v.issuers[is.Issuer] = &issuerKeys{cfg: is}
+		ik := &issuerKeys{cfg: is}
+		if is.HS256 {
+			ik.hsSecret = v.hsSecrets[is.Issuer]
+			if ik.hsSecret == nil {
+				ik.hsSecret = v.hsSecret
+			}
+			for _, other := range v.issuers {
+				if other.hsSecret != nil && bytes.Equal(other.hsSecret, ik.hsSecret) {
+					return nil, fmt.Errorf("%w: %w: %q and %q", ErrInvalidIssuerCf, ErrSharedSecret, other.cfg.Issuer, is.Issuer)
+				}
+			}
+		}
+		v.issuers[is.Issuer] = ik
 	}
 	v.methods = methods
 	v.validator = jwt.NewValidator(
@@ -262,7 +303,7 @@ func (v *Verifier) checkIssuer(is Issuer) error {
 		return fmt.Errorf("%w: issuer %q has no audiences", ErrInvalidIssuerCf, is.Issuer)
 	case is.JWKSURL == "" && !is.HS256:
 		return fmt.Errorf("%w: issuer %q has neither a JWKS URL nor HS256", ErrInvalidIssuerCf, is.Issuer)
-	case is.HS256 && v.hsSecret == nil:
+	case is.HS256 && v.hsSecret == nil && v.hsSecrets[is.Issuer] == nil:
 		return fmt.Errorf("%w: issuer %q uses HS256 but no secret is configured", ErrInvalidIssuerCf, is.Issuer)
 	}
 	if is.JWKSURL != "" {

@@ -70,6 +70,7 @@ type Settings struct {
 	ClientIDClaims          []string       `json:"clientIdClaims"`          // default none: the client is "sub"
 	JWKSRefreshSeconds      int            `json:"jwksRefreshSeconds"`      // default 300
 	JWKSUnknownKIDSeconds   int            `json:"jwksUnknownKidSeconds"`   // default 30
+	UnknownKeyCacheSeconds  *int           `json:"unknownKeyCacheSeconds"`  // default 5; 0 turns the negative cache off
 	Issuers                 []IssuerConfig `json:"issuers"`
 	Routes                  []RouteConfig  `json:"routes"`
 }
@@ -131,6 +132,15 @@ type Config struct {
 
 // CacheTTL is how long a decision is served without asking the registry.
 func (s Settings) CacheTTL() time.Duration { return time.Duration(s.CacheTTLSeconds) * time.Second }
+
+// UnknownKeyCacheTTL is how long a key the registry lacks is answered 401
+// without another read (default 5 s).
+func (s Settings) UnknownKeyCacheTTL() time.Duration {
+	if s.UnknownKeyCacheSeconds == nil {
+		return 5 * time.Second
+	}
+	return time.Duration(*s.UnknownKeyCacheSeconds) * time.Second
+}
 
 // MaxStaleness is how old a decision resilient mode may serve.
 func (s Settings) MaxStaleness() time.Duration {
@@ -217,6 +227,10 @@ func (s *Settings) applyDefaults() {
 		l := 30
 		s.LeewaySeconds = &l
 	}
+	if s.UnknownKeyCacheSeconds == nil {
+		u := 5
+		s.UnknownKeyCacheSeconds = &u
+	}
 	if s.APIKeyHeader == "" {
 		s.APIKeyHeader = "x-api-key"
 	}
@@ -248,6 +262,9 @@ func (s *Settings) validate() error {
 	}
 	if s.JWKSRefreshSeconds < 60 || s.JWKSRefreshSeconds > 86400 {
 		add("jwksRefreshSeconds %d: want 60..86400", s.JWKSRefreshSeconds)
+	}
+	if *s.UnknownKeyCacheSeconds < 0 || *s.UnknownKeyCacheSeconds > 60 {
+		add("unknownKeyCacheSeconds %d: want 0..60 (a key created just after a failed try works at the latest this long after it)", *s.UnknownKeyCacheSeconds)
 	}
 	if s.JWKSUnknownKIDSeconds < 1 || s.JWKSUnknownKIDSeconds > 3600 {
 		add("jwksUnknownKidSeconds %d: want 1..3600", s.JWKSUnknownKIDSeconds)

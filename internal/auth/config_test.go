@@ -24,8 +24,9 @@ func TestParseSettingsExample(t *testing.T) {
 	if err != nil {
 		t.Fatalf("ParseSettings: %v", err)
 	}
-	leeway := 30
+	leeway, unknownTTL := 30, 5
 	want := Settings{
+		UnknownKeyCacheSeconds: &unknownTTL,
 		Mode: ModeStrict, CacheTTLSeconds: 30, CacheMaxEntries: 10000, MaxStalenessSeconds: 300,
 		APIKeyHeader: "x-api-key", TokenHeader: "authorization", LeewaySeconds: &leeway,
 		MaxTokenLifetimeSeconds: 86400, ClientIDClaims: []string{"client_id", "azp"},

@@ -198,6 +198,12 @@ func TestValidation(t *testing.T) {
 			obj(m, "api")["authorizerResultTtlSeconds"] = 3601
 			obj(m, "api")["identitySources"] = []any{"method.request.header.x-api-key"}
 		}, []string{"api.authorizerResultTtlSeconds: must be between 0 and 3600"}},
+		{"web ACL rate limit is valid", func(m map[string]any) { obj(m, "api")["webAclRateLimit"] = 2000 }, nil},
+		{"web ACL rate limit too low", func(m map[string]any) { obj(m, "api")["webAclRateLimit"] = 50 }, []string{"api.webAclRateLimit: must be 0 (off) or between 100"}},
+		{"web ACL rate limit with an external web ACL", func(m map[string]any) {
+			obj(m, "api")["webAclRateLimit"] = 2000
+			obj(m, "api")["webAclArn"] = "arn:aws:wafv2:eu-west-1:123456789012:regional/webacl/x/aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"
+		}, []string{"api.webAclRateLimit: cannot be combined with api.webAclArn"}},
 		{"unknown field", func(m map[string]any) { obj(m, "api")["throttle"] = 5 }, []string{`unknown field "throttle"`}},
 		{"upper-case env", func(m map[string]any) { m["env"] = "Dev" }, []string{"env: must match"}},
 		{"env with a hyphen (not a valid key environment)", func(m map[string]any) { m["env"] = "pre-prod" }, []string{"env: must match"}},

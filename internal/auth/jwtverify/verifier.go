@@ -202,6 +202,9 @@ func WithLogger(l *slog.Logger) Option { return func(v *Verifier) { v.log = l } 
 // its keys are fetched again in the background and on the first unknown kid.
 // ctx bounds the background refresh goroutines (cancel it to stop them).
 func New(ctx context.Context, issuers []Issuer, opts ...Option) (*Verifier, error) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
 	v := &Verifier{
 		clock:           clock.System{},
 		leeway:          30 * time.Second,

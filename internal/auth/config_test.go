@@ -26,11 +26,10 @@ func TestParseSettingsExample(t *testing.T) {
 	}
 	leeway, unknownTTL := 30, 5
 	want := Settings{
-		UnknownKeyCacheSeconds: &unknownTTL,
 		Mode: ModeStrict, CacheTTLSeconds: 30, CacheMaxEntries: 10000, MaxStalenessSeconds: 300,
 		APIKeyHeader: "x-api-key", TokenHeader: "authorization", LeewaySeconds: &leeway,
 		MaxTokenLifetimeSeconds: 86400, ClientIDClaims: []string{"client_id", "azp"},
-		JWKSRefreshSeconds: 300, JWKSUnknownKIDSeconds: 30,
+		JWKSRefreshSeconds: 300, JWKSUnknownKIDSeconds: 30, UnknownKeyCacheSeconds: &unknownTTL,
 		Issuers: []IssuerConfig{{Issuer: "https://auth.example.com/", JWKSURL: "https://auth.example.com/.well-known/jwks.json", Audiences: []string{"https://api.example.com"}}},
 		Routes: []RouteConfig{
 			{Method: "GET", Path: "/orders/*", Scopes: []string{"orders:read"}, Claims: []ClaimCheck{{Claim: "tenant_tier", OneOf: []any{"gold", "silver"}}}},

@@ -244,6 +244,10 @@ type API struct {
 	ManageAccountCloudWatchRole bool `json:"manageAccountCloudWatchRole"`
 	// WebACLArn, when set, associates a WAFv2 web ACL with each stage.
 	WebACLArn string `json:"webAclArn,omitempty"`
+	// WebACLRateLimit, when above 0 (and WebACLArn is empty), makes each
+	// colour's stack create a web ACL whose one rule blocks a source IP
+	// above this many requests per five minutes (a WAF rate-based rule).
+	WebACLRateLimit int `json:"webAclRateLimit,omitempty"`
 }
 
 // KeyAdmin configures the key administration API (lambdas/keyadmin): a
@@ -463,6 +467,7 @@ func (c *Config) Validate() error {
 	c.validateAPI(v)
 	c.validateKeyAdmin(v)
 	c.validateAuthorizer(v)
+	c.validateAuthorizerCacheKey(v)
 	if c.Alarms.AuthorizerP99LatencyMs < 1 || c.Alarms.AuthorizerP99LatencyMs > 30000 {
 		v.add("alarms.authorizerP99LatencyMs", "must be between 1 and 30000, got %d", c.Alarms.AuthorizerP99LatencyMs)
 	}
@@ -668,6 +673,12 @@ func (c *Config) validateAPI(v *validator) {
 	}
 	if a.WebACLArn != "" && !webACLArnPattern.MatchString(a.WebACLArn) {
 		v.add("api.webAclArn", "must be a regional WAFv2 web ACL ARN, got %q", a.WebACLArn)
+	}
+	switch {
+	case a.WebACLRateLimit != 0 && a.WebACLArn != "":
+		v.add("api.webAclRateLimit", "cannot be combined with api.webAclArn (a stage has one web ACL): add the rate-based rule to that web ACL instead (docs/authorizer.md)")
+	case a.WebACLRateLimit != 0 && (a.WebACLRateLimit < 100 || a.WebACLRateLimit > 2_000_000_000):
+		v.add("api.webAclRateLimit", "must be 0 (off) or between 100 and 2000000000 requests per 5 minutes per IP, got %d", a.WebACLRateLimit)
 	}
 }
 

@@ -148,8 +148,37 @@ func TestValidation(t *testing.T) {
 		want []string
 	}{
 		{"minimal is valid", func(map[string]any) {}, nil},
-		{"authorizer caching with exactly one identity source is valid", func(m map[string]any) {
+		{"authorizer caching keyed by the API-key header is valid", func(m map[string]any) {
 			obj(m, "api")["authorizerResultTtlSeconds"] = 300
+			obj(m, "api")["identitySources"] = []any{"method.request.header.X-Api-Key"}
+		}, nil},
+		{"authorizer caching keyed by the token header is valid", func(m map[string]any) {
+			obj(m, "api")["authorizerResultTtlSeconds"] = 300
+			obj(m, "api")["identitySources"] = []any{"method.request.header.Authorization"}
+		}, nil},
+		// Issue 12 item 2: API Gateway's cache key must be the credential.
+		{"authorizer caching keyed by a non-credential header", func(m map[string]any) {
+			obj(m, "api")["authorizerResultTtlSeconds"] = 300
+			obj(m, "api")["identitySources"] = []any{"method.request.header.x-client"}
+		}, []string{"api.identitySources[0]: must be method.request.header.x-api-key or method.request.header.authorization", "x-client"}},
+		{"authorizer caching keyed by the source IP", func(m map[string]any) {
+			obj(m, "api")["authorizerResultTtlSeconds"] = 300
+			obj(m, "api")["identitySources"] = []any{"context.identity.sourceIp"}
+		}, []string{"api.identitySources[0]: must be", "the credential"}},
+		{"authorizer caching keyed by a stage variable", func(m map[string]any) {
+			obj(m, "api")["authorizerResultTtlSeconds"] = 300
+			obj(m, "api")["identitySources"] = []any{"stageVariables.colour"}
+		}, []string{"api.identitySources[0]: must be"}},
+		{"authorizer caching keyed by a query string", func(m map[string]any) {
+			obj(m, "api")["authorizerResultTtlSeconds"] = 300
+			obj(m, "api")["identitySources"] = []any{"method.request.querystring.x-api-key"}
+		}, []string{"api.identitySources[0]: must be"}},
+		{"authorizer caching keyed by the API-key header with preferJwt", func(m map[string]any) {
+			obj(m, "api")["authorizerResultTtlSeconds"] = 300
+			obj(m, "api")["identitySources"] = []any{"method.request.header.x-api-key"}
+			obj(m, "authorizer")["preferJwt"] = true
+		}, []string{"api.identitySources[0]: is the API-key header", "preferJwt"}},
+		{"no caching: any identity source is only a presence check", func(m map[string]any) {
 			obj(m, "api")["identitySources"] = []any{"method.request.header.x-client"}
 		}, nil},
 		{"authorizer caching with two identity sources", func(m map[string]any) {
@@ -167,8 +196,14 @@ func TestValidation(t *testing.T) {
 		}, []string{"api.identitySources[0]: must be a mapping expression"}},
 		{"authorizer TTL above the maximum", func(m map[string]any) {
 			obj(m, "api")["authorizerResultTtlSeconds"] = 3601
-			obj(m, "api")["identitySources"] = []any{"method.request.header.x-client"}
+			obj(m, "api")["identitySources"] = []any{"method.request.header.x-api-key"}
 		}, []string{"api.authorizerResultTtlSeconds: must be between 0 and 3600"}},
+		{"web ACL rate limit is valid", func(m map[string]any) { obj(m, "api")["webAclRateLimit"] = 2000 }, nil},
+		{"web ACL rate limit too low", func(m map[string]any) { obj(m, "api")["webAclRateLimit"] = 50 }, []string{"api.webAclRateLimit: must be 0 (off) or between 100"}},
+		{"web ACL rate limit with an external web ACL", func(m map[string]any) {
+			obj(m, "api")["webAclRateLimit"] = 2000
+			obj(m, "api")["webAclArn"] = "arn:aws:wafv2:eu-west-1:123456789012:regional/webacl/x/aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"
+		}, []string{"api.webAclRateLimit: cannot be combined with api.webAclArn"}},
 		{"unknown field", func(m map[string]any) { obj(m, "api")["throttle"] = 5 }, []string{`unknown field "throttle"`}},
 		{"upper-case env", func(m map[string]any) { m["env"] = "Dev" }, []string{"env: must match"}},
 		{"env with a hyphen (not a valid key environment)", func(m map[string]any) { m["env"] = "pre-prod" }, []string{"env: must match"}},

@@ -155,10 +155,14 @@ func NewApiStack(scope constructs.Construct, id string, props *ApiStackProps) *A
 
 	addGatewayResponses(as.Api, cfg)
 
-	if cfg.API.WebACLArn != "" {
+	if webACL := cfg.API.WebACLArn; webACL != "" || cfg.API.WebACLRateLimit > 0 {
+		arn := jsii.String(webACL)
+		if webACL == "" {
+			arn = newRateLimitWebACL(stack, cfg)
+		}
 		awswafv2.NewCfnWebACLAssociation(stack, jsii.String("WebAcl"), &awswafv2.CfnWebACLAssociationProps{
 			ResourceArn: as.Api.DeploymentStage().StageArn(),
-			WebAclArn:   jsii.String(cfg.API.WebACLArn),
+			WebAclArn:   arn,
 		})
 	} else {
 		suppress(as.Api.DeploymentStage(), false, suppression{

@@ -230,15 +230,40 @@ func TestApiOutputsHaveStableExportNames(t *testing.T) {
 func TestWebACLIsAssociatedOnlyWhenConfigured(t *testing.T) {
 	forEachApi(t, func(t *testing.T, env *stacks.Environment, colour string, api *stacks.ApiStack) {
 		assocs := resources(t, api.Stack, "AWS::WAFv2::WebACLAssociation")
-		want := 0
-		if env.Config.API.WebACLArn != "" {
+		acls := resources(t, api.Stack, "AWS::WAFv2::WebACL")
+		want, wantACLs := 0, 0
+		if env.Config.API.WebACLArn != "" || env.Config.API.WebACLRateLimit > 0 {
 			want = 1
 		}
-		if len(assocs) != want {
-			t.Fatalf("got %d web ACL associations, want %d", len(assocs), want)
+		if env.Config.API.WebACLRateLimit > 0 {
+			wantACLs = 1
 		}
-		if want == 1 && render(assocs[0].Props["WebACLArn"]) != env.Config.API.WebACLArn {
+		if len(assocs) != want || len(acls) != wantACLs {
+			t.Fatalf("got %d web ACL associations and %d web ACLs, want %d and %d", len(assocs), len(acls), want, wantACLs)
+		}
+		if env.Config.API.WebACLArn != "" && render(assocs[0].Props["WebACLArn"]) != env.Config.API.WebACLArn {
 			t.Errorf("web ACL = %s, want %s", render(assocs[0].Props["WebACLArn"]), env.Config.API.WebACLArn)
+		}
+		if wantACLs == 1 {
+			// issue 12 item 8: the rate-based rule in front of the authorizer.
+			if got, want := render(assocs[0].Props["WebACLArn"]), "${"+acls[0].ID+".Arn}"; got != want {
+				t.Errorf("associated web ACL %s, want the stack's own %s", got, want)
+			}
+			rules := acls[0].Props["Rules"].([]any)
+			if len(rules) != 1 {
+				t.Fatalf("web ACL rules: %v", rules)
+			}
+			rule := rules[0].(map[string]any)
+			gotRule := map[string]any{"Action": rule["Action"], "Statement": rule["Statement"], "Scope": acls[0].Props["Scope"], "Default": acls[0].Props["DefaultAction"]}
+			wantRule := map[string]any{
+				"Action":    map[string]any{"Block": map[string]any{}},
+				"Statement": map[string]any{"RateBasedStatement": map[string]any{"Limit": float64(env.Config.API.WebACLRateLimit), "AggregateKeyType": "IP", "EvaluationWindowSec": float64(300)}},
+				"Scope":     "REGIONAL",
+				"Default":   map[string]any{"Allow": map[string]any{}},
+			}
+			if diff := cmp.Diff(wantRule, gotRule); diff != "" {
+				t.Errorf("rate-based rule (-want +got):\n%s", diff)
+			}
 		}
 	})
 }

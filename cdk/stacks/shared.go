@@ -236,6 +236,9 @@ func NewSharedStack(scope constructs.Construct, id string, props *SharedStackPro
 		"stagehand "+cfg.Env+": authorizer function ARN the colour stacks use")
 	publishParameter(stack, "OriginVerifySecretArnParameter", cfg.Env, ParamOriginVerifySecretArn, *ss.OriginVerifySecret.SecretArn(),
 		"stagehand "+cfg.Env+": origin-verify secret ARN (not its value) the network stack gives the backend")
+	if err := ss.grantHS256Secrets(cfg); err != nil {
+		return nil, err
+	}
 
 	handlerEnv := withEnv(env, map[string]*string{
 		EnvEventSource:       jsii.String(cfg.Events.Source),

@@ -112,6 +112,9 @@ type Authorizer struct {
 	bindings *lru.Cache[bindKey, *cached[registry.ClientBinding]]
 	// principals memoises JWT principals (see principalKey).
 	principals *lru.Cache[principalKey, *principal]
+	// unknown is the negative cache of keys the registry lacks, and the
+	// unknown-key metric (unknownkeys.go).
+	unknown *unknownKeys
 
 	// downUntil (unix nanoseconds): after a registry failure, resilient mode
 	// serves stale entries without calling the registry until then.
@@ -179,6 +182,7 @@ func New(cfg Config, reg Registry, opts ...Option) (*Authorizer, error) {
 	a.subs, _ = lru.New[string, *cached[registry.Subscription]](n)
 	a.bindings, _ = lru.New[bindKey, *cached[registry.ClientBinding]](n)
 	a.principals, _ = lru.New[principalKey, *principal](n)
+	a.unknown = newUnknownKeys(s.UnknownKeyCacheTTL(), n)
 	return a, nil
 }
 
@@ -262,6 +266,9 @@ func (a *Authorizer) authorize(ctx context.Context, req *events.APIGatewayCustom
 	}
 	d.customerID = p.customerID
 	pol := a.policies.get(arn.prefix, p.routes)
+	if pol == nil {
+		return events.APIGatewayCustomAuthorizerResponse{}, d, fmt.Errorf("%w: methodArn holds a wildcard", ErrBadRequest)
+	}
 	if pol.size+p.size+a.reserve > MaxPolicyBytes {
 		return events.APIGatewayCustomAuthorizerResponse{}, d, fmt.Errorf("%w: %d bytes", ErrPolicyTooLarge, pol.size+p.size+a.reserve)
 	}
@@ -338,7 +345,15 @@ func (a *Authorizer) keyEntry(ctx context.Context, h keys.Hash, now time.Time) (
 	if ok && a.serveStale(old.at, now) {
 		return old, nil
 	}
+	if !ok && a.unknown.known(h, now) {
+		a.unknownKey(ctx, now)
+		return nil, fmt.Errorf("%w: %s (negative cache)", ErrUnknownKey, h.ID())
+	}
 	e, err := a.loadKey(ctx, h, now)
+	if isUnknownKey(err) {
+		a.unknown.remember(h, now)
+		a.unknownKey(ctx, now)
+	}
 	if err != nil {
 		if errors.Is(err, ErrRegistryUnavailable) && ok && now.Sub(old.at) <= a.maxStale {
 			a.log.WarnContext(ctx, "registry unavailable: serving last known API-key decision",
@@ -360,7 +375,7 @@ func (a *Authorizer) loadKey(ctx context.Context, h keys.Hash, now time.Time) (*
 	id := h.ID()
 	k, err := call(ctx, a, now, func(ctx context.Context) (registry.Key, error) { return a.reg.GetKey(ctx, id) })
 	if errors.Is(err, registry.ErrNotFound) {
-		return nil, fmt.Errorf("%w: no key %s", ErrInvalidKey, id)
+		return nil, fmt.Errorf("%w: %s", ErrUnknownKey, id)
 	}
 	if err != nil {
 		return nil, err

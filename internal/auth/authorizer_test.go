@@ -324,26 +324,116 @@ func TestDecisionCacheAndRevocationBound(t *testing.T) {
 	}
 }
 
-func TestUnknownKeyIsNotCached(t *testing.T) {
-	h := newHarness(t)
+// TestUnknownKeyNegativeCache (issue 12 item 8): a key the registry lacks
+// is answered 401 without another registry read for unknownKeyCacheSeconds
+// (5 s by default); a key created just after a failed try works once that
+// bound has passed; the cache is bounded by cacheMaxEntries.
+func TestUnknownKeyNegativeCache(t *testing.T) {
+	h := newHarness(t, func(s *Settings) { s.CacheMaxEntries = 3 })
 	s, err := keys.New(testEnv)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ev := loadEvent(t, "apikey-get-order", s.Plaintext, "")
-	for range 2 {
+	for range 5 {
 		if got, _ := run(t, h.a, ev); got != deny401 {
 			t.Fatalf("outcome %v, want 401", got)
 		}
 	}
-	// The key is created (the registry read is eventually consistent, so a
-	// "not found" is never cached).
+	if n := h.reg.callCount("GetKey"); n != 1 {
+		t.Errorf("GetKey calls for one unknown key tried 5 times = %d, want 1", n)
+	}
+	// The key is created right after the failed tries.
 	h.reg.update(func(f *fakeRegistry) {
 		f.keys[s.ID] = registry.Key{ID: s.ID, Hash: s.Hash.String(), CustomerID: testCustomer, Env: testEnv,
 			Status: registry.KeyActive, Scopes: []string{"orders:read"}}
 	})
+	h.clk.Advance(4999 * time.Millisecond)
+	if got, _ := run(t, h.a, ev); got != deny401 {
+		t.Fatalf("inside the negative TTL: %v, want 401 (cached)", got)
+	}
+	h.clk.Advance(time.Millisecond)
 	if got, _ := run(t, h.a, ev); got != allow {
-		t.Fatalf("after creation: %v, want allow", got)
+		t.Fatalf("5 s after the failed try: %v, want allow", got)
+	}
+	// Bounded: many distinct unknown keys keep at most cacheMaxEntries.
+	for range 10 {
+		other, err := keys.New(testEnv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = run(t, h.a, loadEvent(t, "apikey-get-order", other.Plaintext, ""))
+	}
+	if n := h.a.unknown.cache.Len(); n != 3 {
+		t.Errorf("negative cache holds %d keys, want 3 (cacheMaxEntries)", n)
+	}
+}
+
+// TestUnknownKeyNegativeCacheOff: unknownKeyCacheSeconds 0 reads the
+// registry for every try, as before.
+func TestUnknownKeyNegativeCacheOff(t *testing.T) {
+	h := newHarness(t, func(s *Settings) { zero := 0; s.UnknownKeyCacheSeconds = &zero })
+	s, err := keys.New(testEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := loadEvent(t, "apikey-get-order", s.Plaintext, "")
+	for range 3 {
+		_, _ = run(t, h.a, ev)
+	}
+	if n := h.reg.callCount("GetKey"); n != 3 {
+		t.Errorf("GetKey calls = %d, want 3", n)
+	}
+}
+
+// TestUnknownKeyMetric: the number of requests with an unknown key is
+// emitted in CloudWatch's embedded metric format once a minute has passed.
+func TestUnknownKeyMetric(t *testing.T) {
+	h := newHarness(t)
+	for i := range 7 {
+		s, err := keys.New(testEnv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev := loadEvent(t, "apikey-get-order", s.Plaintext, "")
+		_, _ = run(t, h.a, ev)
+		if i == 3 {
+			_, _ = run(t, h.a, ev) // the same key again: served by the negative cache, still counted
+		}
+	}
+	if strings.Contains(h.logText(), MetricUnknownAPIKeys) {
+		t.Fatalf("metric emitted before a minute passed:\n%s", h.logText())
+	}
+	h.clk.Advance(time.Minute)
+	s, err := keys.New(testEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = run(t, h.a, loadEvent(t, "apikey-get-order", s.Plaintext, ""))
+	var found []map[string]any
+	for _, line := range strings.Split(h.logText(), "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(line), &m) == nil && m["_aws"] != nil {
+			found = append(found, m)
+		}
+	}
+	if len(found) != 1 {
+		t.Fatalf("EMF records: %d, want 1; logs:\n%s", len(found), h.logText())
+	}
+	m := found[0]
+	want := map[string]any{
+		"Timestamp": float64(t0.Add(time.Minute).UnixMilli()),
+		"CloudWatchMetrics": []any{map[string]any{
+			"Namespace":  "stagehand/authorizer",
+			"Dimensions": []any{[]any{"Environment"}},
+			"Metrics":    []any{map[string]any{"Name": "UnknownApiKeys", "Unit": "Count"}},
+		}},
+	}
+	if diff := cmp.Diff(want, m["_aws"]); diff != "" {
+		t.Errorf("_aws (-want +got):\n%s", diff)
+	}
+	if m["Environment"] != testEnv || m["UnknownApiKeys"] != float64(9) {
+		t.Errorf("Environment %v, UnknownApiKeys %v; want %q, 9", m["Environment"], m["UnknownApiKeys"], testEnv)
 	}
 }
 
@@ -563,11 +653,11 @@ func TestVerifiedTokenCache(t *testing.T) {
 		}
 		// The issuer rotates: rsa-1 is withdrawn, rsa-2 published. A token
 		// with the new kid makes the verifier refetch the JWKS.
+		// The first such token fails fast; the refetch lands in the
+		// background.
 		h.jwks.set(rsaJWK("rsa-2", &k.rsa2.PublicKey))
 		ev2 := loadEvent(t, "jwt-get-order", "", mint(t, jwt.SigningMethodRS256, k.rsa2, "rsa-2", claimsAt(t0)))
-		if got, _ := run(t, h.a, ev2); got != allow {
-			t.Fatalf("new kid: %v; logs:\n%s", got, h.logText())
-		}
+		eventually(t, "new kid allowed", func() bool { got, _ := run(t, h.a, ev2); return got == allow })
 		if got, _ := run(t, h.a, ev); got != deny401 {
 			t.Fatalf("cached token of withdrawn kid: %v, want 401", got)
 		}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -16,8 +17,11 @@ import (
 
 // Environment variables read by LoadConfig (set by the CDK stack).
 const (
-	EnvStage            = "STAGEHAND_ENV"
-	EnvTable            = "STAGEHAND_TABLE"
+	EnvStage = "STAGEHAND_ENV"
+	EnvTable = "STAGEHAND_TABLE"
+	// EnvHS256SecretARN is no longer read: each HS256 issuer names its own
+	// secret (issuers[].hs256SecretArn). Setting it is a configuration
+	// error, so a deployment that relied on it fails loudly.
 	EnvHS256SecretARN   = "JWT_HS256_SECRET_ARN"
 	EnvAuthorizerConfig = "AUTHORIZER_CONFIG"
 )
@@ -66,6 +70,7 @@ type Settings struct {
 	ClientIDClaims          []string       `json:"clientIdClaims"`          // default none: the client is "sub"
 	JWKSRefreshSeconds      int            `json:"jwksRefreshSeconds"`      // default 300
 	JWKSUnknownKIDSeconds   int            `json:"jwksUnknownKidSeconds"`   // default 30
+	UnknownKeyCacheSeconds  *int           `json:"unknownKeyCacheSeconds"`  // default 5; 0 turns the negative cache off
 	Issuers                 []IssuerConfig `json:"issuers"`
 	Routes                  []RouteConfig  `json:"routes"`
 }
@@ -75,9 +80,17 @@ type IssuerConfig struct {
 	Issuer    string   `json:"issuer"`
 	JWKSURL   string   `json:"jwksUrl,omitempty"`
 	Audiences []string `json:"audiences"`
-	// HS256 lets this issuer sign with the shared secret named by
-	// JWT_HS256_SECRET_ARN.
-	HS256 bool `json:"hs256,omitempty"`
+	// HS256 lets this issuer sign with HS256, with its own secret: the
+	// Secrets Manager secret HS256SecretARN names (full ARN, read once at
+	// cold start; the CDK stack grants secretsmanager:GetSecretValue on
+	// exactly these ARNs). Two issuers may not share a secret: whoever
+	// holds it could mint tokens for either issuer's client bindings.
+	HS256          bool   `json:"hs256,omitempty"`
+	HS256SecretARN string `json:"hs256SecretArn,omitempty"`
+	// Typ, when set, is the "typ" header every token of this issuer must
+	// carry, e.g. "at+jwt" (RFC 9068): ID tokens of the same issuer and
+	// audience are then refused as access tokens.
+	Typ string `json:"typ,omitempty"`
 }
 
 // RouteConfig is one row of the route → scopes table.
@@ -110,16 +123,24 @@ type ClaimCheck struct {
 
 // Config is the authorizer's whole configuration, resolved and validated.
 type Config struct {
-	Env            string
-	Table          string
-	HS256SecretARN string
-	Settings       Settings
+	Env      string
+	Table    string
+	Settings Settings
 }
 
 // Durations derived from Settings.
 
 // CacheTTL is how long a decision is served without asking the registry.
 func (s Settings) CacheTTL() time.Duration { return time.Duration(s.CacheTTLSeconds) * time.Second }
+
+// UnknownKeyCacheTTL is how long a key the registry lacks is answered 401
+// without another read (default 5 s).
+func (s Settings) UnknownKeyCacheTTL() time.Duration {
+	if s.UnknownKeyCacheSeconds == nil {
+		return 5 * time.Second
+	}
+	return time.Duration(*s.UnknownKeyCacheSeconds) * time.Second
+}
 
 // MaxStaleness is how old a decision resilient mode may serve.
 func (s Settings) MaxStaleness() time.Duration {
@@ -138,9 +159,8 @@ func (s Settings) MaxTokenLifetime() time.Duration {
 // in main). The error names every problem found.
 func LoadConfig(getenv func(string) string) (Config, error) {
 	c := Config{
-		Env:            getenv(EnvStage),
-		Table:          getenv(EnvTable),
-		HS256SecretARN: getenv(EnvHS256SecretARN),
+		Env:   getenv(EnvStage),
+		Table: getenv(EnvTable),
 	}
 	var errs []error
 	if !keys.ValidEnv(c.Env) {
@@ -149,8 +169,8 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	if c.Table == "" {
 		errs = append(errs, fmt.Errorf("%s is not set", EnvTable))
 	}
-	if c.HS256SecretARN != "" && !strings.HasPrefix(c.HS256SecretARN, "arn:") {
-		errs = append(errs, fmt.Errorf("%s=%q is not an ARN", EnvHS256SecretARN, c.HS256SecretARN))
+	if getenv(EnvHS256SecretARN) != "" {
+		errs = append(errs, fmt.Errorf("%s is no longer read: give each HS256 issuer its own secret (issuers[].hs256SecretArn)", EnvHS256SecretARN))
 	}
 	raw := getenv(EnvAuthorizerConfig)
 	if raw == "" {
@@ -161,11 +181,6 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 			errs = append(errs, fmt.Errorf("%s: %w", EnvAuthorizerConfig, err))
 		}
 		c.Settings = s
-		for _, is := range s.Issuers {
-			if is.HS256 && c.HS256SecretARN == "" {
-				errs = append(errs, fmt.Errorf("issuer %q uses hs256 but %s is not set", is.Issuer, EnvHS256SecretARN))
-			}
-		}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return Config{}, fmt.Errorf("%w: %w", ErrConfig, err)
@@ -212,6 +227,10 @@ func (s *Settings) applyDefaults() {
 		l := 30
 		s.LeewaySeconds = &l
 	}
+	if s.UnknownKeyCacheSeconds == nil {
+		u := 5
+		s.UnknownKeyCacheSeconds = &u
+	}
 	if s.APIKeyHeader == "" {
 		s.APIKeyHeader = "x-api-key"
 	}
@@ -244,6 +263,9 @@ func (s *Settings) validate() error {
 	if s.JWKSRefreshSeconds < 60 || s.JWKSRefreshSeconds > 86400 {
 		add("jwksRefreshSeconds %d: want 60..86400", s.JWKSRefreshSeconds)
 	}
+	if *s.UnknownKeyCacheSeconds < 0 || *s.UnknownKeyCacheSeconds > 60 {
+		add("unknownKeyCacheSeconds %d: want 0..60 (a key created just after a failed try works at the latest this long after it)", *s.UnknownKeyCacheSeconds)
+	}
 	if s.JWKSUnknownKIDSeconds < 1 || s.JWKSUnknownKIDSeconds > 3600 {
 		add("jwksUnknownKidSeconds %d: want 1..3600", s.JWKSUnknownKIDSeconds)
 	}
@@ -261,7 +283,19 @@ func (s *Settings) validate() error {
 		}
 	}
 	seen := map[string]bool{}
+	secrets := map[string]int{}
 	for i, is := range s.Issuers {
+		switch {
+		case is.HS256 && !secretARNPattern.MatchString(is.HS256SecretARN):
+			add("issuers[%d] %q: hs256 needs hs256SecretArn, the full ARN of this issuer's own Secrets Manager secret (arn:aws:secretsmanager:<region>:<account>:secret:<name>-<6 characters>), got %q", i, is.Issuer, is.HS256SecretARN)
+		case !is.HS256 && is.HS256SecretARN != "":
+			add("issuers[%d] %q: hs256SecretArn without hs256", i, is.Issuer)
+		case is.HS256:
+			if j, dup := secrets[is.HS256SecretARN]; dup {
+				add("issuers[%d] %q: shares its HS256 secret with issuers[%d]: each issuer needs its own (whoever holds a secret can mint tokens for every issuer that uses it)", i, is.Issuer, j)
+			}
+			secrets[is.HS256SecretARN] = i
+		}
 		switch {
 		case is.Issuer == "":
 			add("issuers[%d]: empty issuer", i)
@@ -273,6 +307,9 @@ func (s *Settings) validate() error {
 			add("issuers[%d] %q: needs jwksUrl (or hs256)", i, is.Issuer)
 		}
 		seen[is.Issuer] = true
+		if is.Typ != "" && (len(is.Typ) > 64 || !validHeaderName(strings.ReplaceAll(is.Typ, "/", ""))) {
+			add("issuers[%d] %q: typ %q: want a media type such as at+jwt", i, is.Issuer, is.Typ)
+		}
 		if is.JWKSURL != "" {
 			if err := jwtverify.CheckJWKSURL(is.JWKSURL); err != nil {
 				add("issuers[%d]: %w", i, err)
@@ -283,6 +320,23 @@ func (s *Settings) validate() error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// secretARNPattern is a complete Secrets Manager secret ARN (with the
+// six-character suffix Secrets Manager adds), so an IAM grant on it names
+// exactly that secret.
+var secretARNPattern = regexp.MustCompile(`^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]+-[A-Za-z0-9]{6}$`)
+
+// HS256SecretARNs returns the HS256 issuers' secret ARNs, in order (for the
+// CDK grant).
+func (s Settings) HS256SecretARNs() []string {
+	var out []string
+	for _, is := range s.Issuers {
+		if is.HS256 && is.HS256SecretARN != "" {
+			out = append(out, is.HS256SecretARN)
+		}
+	}
+	return out
 }
 
 // validHeaderName: an HTTP token (RFC 9110).
@@ -301,8 +355,8 @@ func validHeaderName(h string) bool {
 
 // VerifierOptions are the jwtverify options these settings imply (leeway,
 // maximum token lifetime, JWKS refresh and unknown-kid intervals), so that
-// every place that builds the verifier builds the same one. An HS256 secret,
-// when configured, is added by the caller.
+// every place that builds the verifier builds the same one. HS256 secrets
+// (jwtverify.WithIssuerHS256Secret) are added by the caller.
 func (s Settings) VerifierOptions(logger *slog.Logger) []jwtverify.Option {
 	return []jwtverify.Option{
 		jwtverify.WithLeeway(s.Leeway()),
@@ -317,7 +371,7 @@ func (s Settings) VerifierOptions(logger *slog.Logger) []jwtverify.Option {
 func (s Settings) VerifierIssuers() []jwtverify.Issuer {
 	out := make([]jwtverify.Issuer, len(s.Issuers))
 	for i, is := range s.Issuers {
-		out[i] = jwtverify.Issuer(is)
+		out[i] = jwtverify.Issuer{Issuer: is.Issuer, JWKSURL: is.JWKSURL, Audiences: is.Audiences, HS256: is.HS256, Typ: is.Typ}
 	}
 	return out
 }

@@ -24,12 +24,12 @@ func TestParseSettingsExample(t *testing.T) {
 	if err != nil {
 		t.Fatalf("ParseSettings: %v", err)
 	}
-	leeway := 30
+	leeway, unknownTTL := 30, 5
 	want := Settings{
 		Mode: ModeStrict, CacheTTLSeconds: 30, CacheMaxEntries: 10000, MaxStalenessSeconds: 300,
 		APIKeyHeader: "x-api-key", TokenHeader: "authorization", LeewaySeconds: &leeway,
 		MaxTokenLifetimeSeconds: 86400, ClientIDClaims: []string{"client_id", "azp"},
-		JWKSRefreshSeconds: 300, JWKSUnknownKIDSeconds: 30,
+		JWKSRefreshSeconds: 300, JWKSUnknownKIDSeconds: 30, UnknownKeyCacheSeconds: &unknownTTL,
 		Issuers: []IssuerConfig{{Issuer: "https://auth.example.com/", JWKSURL: "https://auth.example.com/.well-known/jwks.json", Audiences: []string{"https://api.example.com"}}},
 		Routes: []RouteConfig{
 			{Method: "GET", Path: "/orders/*", Scopes: []string{"orders:read"}, Claims: []ClaimCheck{{Claim: "tenant_tier", OneOf: []any{"gold", "silver"}}}},
@@ -104,19 +104,28 @@ func TestParseSettingsErrors(t *testing.T) {
 }
 
 func TestLoadConfig(t *testing.T) {
-	good := `{"issuers":[{"issuer":"https://i/","hs256":true,"audiences":["a"]}],"routes":[{"method":"GET","path":"/x"}]}`
+	const arnA = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:stagehand/hs/a-AbC123"
+	const arnB = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:stagehand/hs/b-XyZ789"
+	hs := func(arn1, arn2 string) string {
+		return `{"issuers":[{"issuer":"https://i/","hs256":true,"hs256SecretArn":"` + arn1 + `","audiences":["a"]},` +
+			`{"issuer":"https://j/","hs256":true,"hs256SecretArn":"` + arn2 + `","audiences":["a"]}],"routes":[{"method":"GET","path":"/x"}]}`
+	}
+	good := hs(arnA, arnB)
 	tests := []struct {
 		name    string
 		env     map[string]string
 		wantErr string
 	}{
-		{name: "complete", env: map[string]string{EnvStage: "prod", EnvTable: "stagehand", EnvHS256SecretARN: "arn:aws:secretsmanager:eu-west-1:1:secret:s", EnvAuthorizerConfig: good}},
+		{name: "complete", env: map[string]string{EnvStage: "prod", EnvTable: "stagehand", EnvAuthorizerConfig: good}},
 		{name: "nothing set", env: map[string]string{}, wantErr: "STAGEHAND_ENV"},
 		{name: "bad env name", env: map[string]string{EnvStage: "Prod", EnvTable: "t", EnvAuthorizerConfig: `{"routes":[{"method":"GET","path":"/x"}]}`}, wantErr: "STAGEHAND_ENV"},
 		{name: "no table", env: map[string]string{EnvStage: "prod", EnvAuthorizerConfig: `{"routes":[{"method":"GET","path":"/x"}]}`}, wantErr: "STAGEHAND_TABLE"},
 		{name: "no config", env: map[string]string{EnvStage: "prod", EnvTable: "t"}, wantErr: "AUTHORIZER_CONFIG is not set"},
-		{name: "hs256 issuer without secret ARN", env: map[string]string{EnvStage: "prod", EnvTable: "t", EnvAuthorizerConfig: good}, wantErr: "JWT_HS256_SECRET_ARN"},
-		{name: "secret ARN not an ARN", env: map[string]string{EnvStage: "prod", EnvTable: "t", EnvHS256SecretARN: "mysecret", EnvAuthorizerConfig: good}, wantErr: "not an ARN"},
+		// Issue 12 item 7: one secret per HS256 issuer.
+		{name: "two issuers share one secret", env: map[string]string{EnvStage: "prod", EnvTable: "t", EnvAuthorizerConfig: hs(arnA, arnA)}, wantErr: "shares its HS256 secret with issuers[0]"},
+		{name: "hs256 issuer without its secret ARN", env: map[string]string{EnvStage: "prod", EnvTable: "t", EnvAuthorizerConfig: hs(arnA, "")}, wantErr: "hs256 needs hs256SecretArn"},
+		{name: "secret ARN not a complete secret ARN", env: map[string]string{EnvStage: "prod", EnvTable: "t", EnvAuthorizerConfig: hs(arnA, "arn:aws:secretsmanager:eu-west-1:123456789012:secret:stagehand/hs/*")}, wantErr: "hs256 needs hs256SecretArn"},
+		{name: "the old shared secret variable", env: map[string]string{EnvStage: "prod", EnvTable: "t", EnvHS256SecretARN: arnA, EnvAuthorizerConfig: good}, wantErr: "no longer read"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -127,6 +136,9 @@ func TestLoadConfig(t *testing.T) {
 				}
 				if c.Env != "prod" || c.Table != "stagehand" || len(c.Settings.Routes) != 1 {
 					t.Errorf("config %+v", c)
+				}
+				if diff := cmp.Diff([]string{arnA, arnB}, c.Settings.HS256SecretARNs()); diff != "" {
+					t.Errorf("HS256SecretARNs (-want +got):\n%s", diff)
 				}
 				return
 			}

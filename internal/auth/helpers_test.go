@@ -407,3 +407,16 @@ func allowResponse(method, keyID, scopes, clientID string, patterns ...string) e
 		UsageIdentifierKey: testUsageKey,
 	}
 }
+
+// eventually polls cond (every 5 ms, for up to 20 s: a generous bound for a
+// loaded machine, not a timing assertion) and fails the test if it never
+// holds: for effects that land in the background (a JWKS refetch).
+func eventually(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatalf("%s: never happened within 20 s", what)
+}

@@ -177,6 +177,7 @@ func TestJWKSWithDuplicateKIDs(t *testing.T) {
 	if got, _ := run(t, h.a, trigger); got != deny401 {
 		t.Fatalf("trigger: %v", got)
 	}
+	eventually(t, "refetch landed", func() bool { return h.v.KeyCount(testIssuer) == 2 })
 	for _, key := range []any{k.rsa, k.rsa2} {
 		ev := loadEvent(t, "jwt-get-order", "", mint(t, jwt.SigningMethodRS256, key, "dup", claimsAt(t0)))
 		if got, _ := run(t, h.a, ev); got != deny401 {

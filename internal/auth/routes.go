@@ -34,10 +34,14 @@ func (s routeSet) each(f func(int)) {
 // route is one configured route.
 type route struct {
 	cfg RouteConfig
-	// pattern is the part of an execute-api ARN after the stage:
-	// "GET/orders/*", "*/admin/*".
-	pattern string
-	claims  []claimCheck
+	// patterns are the parts of execute-api ARNs after the stage, one per
+	// HTTP method the route covers: ["GET/orders/*"], or, for ANY, one for
+	// each of httpMethods ("GET/admin/*", "POST/admin/*", ...). Never
+	// "*/admin/*": in a policy resource '*' also matches '/', so a
+	// wildcard method would swallow path segments ("*/docs/*" matches
+	// "DELETE/admin/docs/1").
+	patterns []string
+	claims   []claimCheck
 }
 
 // routeTable answers "which routes may a caller with these scopes (and
@@ -50,6 +54,24 @@ type routeTable struct {
 }
 
 var validMethods = []string{"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "*"}
+
+// httpMethods are the methods a REST API's methodArn can carry (API
+// Gateway's ANY method arrives as the request's own method): an ANY route
+// expands into one policy resource for each.
+var httpMethods = validMethods[:len(validMethods)-1]
+
+// routePatterns returns the policy resource patterns (after the stage) of
+// a route with this method (upper case, "*" for ANY) and path.
+func routePatterns(method, path string) []string {
+	if method != "*" {
+		return []string{method + path}
+	}
+	out := make([]string, len(httpMethods))
+	for i, m := range httpMethods {
+		out[i] = m + path
+	}
+	return out
+}
 
 // newRouteTable validates the route table, including that the policy that
 // allows every route fits in API Gateway's response limit.
@@ -83,7 +105,7 @@ func newRouteTable(cfgs []RouteConfig) (*routeTable, error) {
 			add("routes[%d]: same method and path as routes[%d]", i, j)
 		}
 		seen[pattern] = i
-		r := route{cfg: c, pattern: pattern}
+		r := route{cfg: c, patterns: routePatterns(method, c.Path)}
 		r.cfg.Method = method
 		if len(c.Scopes) == 0 {
 			t.open.add(i)
@@ -118,10 +140,16 @@ func newRouteTable(cfgs []RouteConfig) (*routeTable, error) {
 	return t, nil
 }
 
-// checkPath accepts "/" followed by URL path characters and "*".
+// checkPath accepts "/" followed by URL path characters, and "*" only as
+// the last character. In a policy resource '*' matches any characters, '/'
+// included, so a '*' inside a path ("/users/*/orders") would also cover
+// "/users/a/b/orders": routes are exact paths or prefixes, nothing between.
 func checkPath(p string) error {
 	if !strings.HasPrefix(p, "/") {
 		return fmt.Errorf("path %q must start with /", p)
+	}
+	if i := strings.IndexByte(p, '*'); i >= 0 && i != len(p)-1 {
+		return fmt.Errorf("path %q: * is allowed only as the last character (a policy wildcard also matches /, so a * inside a path would span segments)", p)
 	}
 	for i := 0; i < len(p); i++ {
 		c := p[i]
@@ -186,8 +214,10 @@ func (t *routeTable) permits(set routeSet, methodPath string) bool {
 	for w, word := range set {
 		for word != 0 {
 			b := bits.TrailingZeros64(word)
-			if globMatch(t.routes[w*64+b].pattern, methodPath) {
-				return true
+			for _, p := range t.routes[w*64+b].patterns {
+				if globMatch(p, methodPath) {
+					return true
+				}
 			}
 			word &^= 1 << b
 		}
@@ -296,7 +326,15 @@ func (t *routeTable) buildPolicy(prefix string, set routeSet) *policy {
 		st = events.IAMPolicyStatement{Action: invokeActions, Effect: "Deny", Resource: []string{prefix + "*"}}
 	} else {
 		res := make([]string, 0, 8)
-		set.each(func(i int) { res = append(res, prefix+t.routes[i].pattern) })
+		seen := make(map[string]bool, 8)
+		set.each(func(i int) {
+			for _, p := range t.routes[i].patterns {
+				if !seen[p] { // an ANY route and a GET route on one path
+					seen[p] = true
+					res = append(res, prefix+p)
+				}
+			}
+		})
 		st = events.IAMPolicyStatement{Action: invokeActions, Effect: "Allow", Resource: res}
 	}
 	doc := events.APIGatewayCustomAuthorizerPolicy{Version: policyVersion, Statement: []events.IAMPolicyStatement{st}}
@@ -337,12 +375,19 @@ func newPolicyCache(t *routeTable, max int) *policyCache {
 	return &policyCache{table: t, max: max, m: make(map[policyKey]*policy)}
 }
 
+// get returns the policy for set on the stage whose ARN prefix is prefix,
+// or nil for a prefix holding a policy wildcard ('*' or '?'): API
+// Gateway never sends one (stage names are [A-Za-z0-9_-]), and a resource
+// built from it would span other APIs or stages.
 func (c *policyCache) get(prefix string, set routeSet) *policy {
 	c.mu.RLock()
 	p, ok := c.m[policyKey{prefix, set}]
 	c.mu.RUnlock()
 	if ok {
 		return p
+	}
+	if strings.ContainsAny(prefix, "*?") {
+		return nil
 	}
 	prefix = strings.Clone(prefix) // do not pin the request's methodArn
 	p = c.table.buildPolicy(prefix, set)

@@ -143,16 +143,23 @@ func loadAWSConfig(ctx context.Context) func() (aws.Config, error) {
 func newVerifier(ctx context.Context, cfg auth.Config, logger *slog.Logger, awsConfig func() (aws.Config, error)) (*jwtverify.Verifier, error) {
 	s := cfg.Settings
 	vopts := s.VerifierOptions(logger)
-	if cfg.HS256SecretARN != "" {
+	if arns := s.HS256SecretARNs(); len(arns) > 0 {
 		awsCfg, err := awsConfig()
 		if err != nil {
 			return nil, err
 		}
-		secret, err := auth.LoadHS256Secret(ctx, secretsmanager.NewFromConfig(awsCfg), cfg.HS256SecretARN)
-		if err != nil {
-			return nil, err
+		sm := secretsmanager.NewFromConfig(awsCfg)
+		for _, is := range s.Issuers {
+			if !is.HS256 {
+				continue
+			}
+			secret, err := auth.LoadHS256Secret(ctx, sm, is.HS256SecretARN)
+			if err != nil {
+				return nil, fmt.Errorf("issuer %q: %w", is.Issuer, err)
+			}
+			// jwtverify.New refuses two issuers with the same secret.
+			vopts = append(vopts, jwtverify.WithIssuerHS256Secret(is.Issuer, secret))
 		}
-		vopts = append(vopts, jwtverify.WithHS256Secret(secret))
 	}
 	v, err := jwtverify.New(ctx, s.VerifierIssuers(), vopts...)
 	if err != nil {

@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto"
 	"errors"
+	"fmt"
 	"hash/fnv"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -14,6 +16,11 @@ import (
 // ErrDuplicateKID: the issuer's JWKS holds two keys with the same kid, so a
 // token naming that kid is ambiguous and is rejected.
 var ErrDuplicateKID = errors.New("JWKS holds more than one key with this kid")
+
+// ErrKeyNotForVerify: the JWKS publishes this kid for another purpose: its
+// "use" is not "sig", or its "key_ops" do not include "verify" (RFC 7517
+// §4.2, §4.3; RFC 8725 §3.4 asks that a key serve one purpose).
+var ErrKeyNotForVerify = errors.New(`JWK is not for signature verification ("use" / "key_ops")`)
 
 // kidIndex is the jwkset.Storage behind one issuer's JWKS URL. It keeps the
 // keys in a jwkset.MemoryJWKSet (so the library's refresh logic is
@@ -48,6 +55,9 @@ type kidEntry struct {
 	// empty), as keyfunc would read them.
 	key any
 	alg string
+	// unusable is ErrKeyNotForVerify (wrapped) for a key whose "use" or
+	// "key_ops" exclude verifying signatures, else nil.
+	unusable error
 }
 
 func newKidIndex() *kidIndex {
@@ -65,6 +75,8 @@ func (s *kidIndex) KeyRead(_ context.Context, kid string) (jwkset.JWK, error) {
 		return jwkset.JWK{}, jwkset.ErrKeyNotFound
 	case e.dup:
 		return jwkset.JWK{}, ErrDuplicateKID
+	case e.unusable != nil:
+		return jwkset.JWK{}, e.unusable
 	}
 	return e.jwk, nil
 }
@@ -124,44 +136,42 @@ func (s *kidIndex) publish(all []jwkset.JWK) {
 			keys[m.KID] = prev
 			continue
 		}
-		keys[m.KID] = kidEntry{jwk: j, fp: fingerprint(m), key: publicOf(j.Key()), alg: m.ALG.String()}
+		keys[m.KID] = kidEntry{jwk: j, fp: fingerprint(m), key: publicOf(j.Key()), alg: m.ALG.String(), unusable: verifyUse(m)}
 	}
 	s.snap.Store(&kidSnapshot{keys: keys})
 }
 
-// lookup returns the published, unambiguous key with this kid.
-func (s *kidIndex) lookup(kid string) (kidEntry, bool) {
-	e, ok := s.snap.Load().keys[kid]
-	return e, ok && !e.dup
+// verifyUse applies RFC 7517's "use" (§4.2) and "key_ops" (§4.3) to a key
+// that would verify a signature: absent, "use" must be "sig" and "key_ops"
+// must list "verify" (when both are present both must allow it).
+func verifyUse(m jwkset.JWKMarshal) error {
+	if m.USE != "" && m.USE != jwkset.UseSig {
+		return fmt.Errorf(`%w: "use" is %q`, ErrKeyNotForVerify, m.USE)
+	}
+	if m.KEYOPS != nil && !slices.Contains(m.KEYOPS, jwkset.KeyOpsVerify) {
+		return fmt.Errorf(`%w: "key_ops" %v lack "verify"`, ErrKeyNotForVerify, m.KEYOPS)
+	}
+	return nil
 }
 
 // current reports whether kid is published, unambiguous and still has
 // fingerprint fp.
 func (s *kidIndex) current(kid string, fp uint64) bool {
 	e, ok := s.snap.Load().keys[kid]
-	return ok && !e.dup && e.fp == fp
-}
-
-// fingerprintOf returns the fingerprint of the published key kid if it is
-// the same key as key (the one that just verified a token).
-func (s *kidIndex) fingerprintOf(kid string, key any) (uint64, bool) {
-	e, ok := s.snap.Load().keys[kid]
-	if !ok || e.dup {
-		return 0, false
-	}
-	if !sameKey(publicOf(e.jwk.Key()), key) {
-		return 0, false
-	}
-	return e.fp, true
+	return ok && !e.dup && e.unusable == nil && e.fp == fp
 }
 
 // fingerprint hashes a JWK's public parameters (FNV-1a; the JWKS is trusted
 // input, so this only needs to tell keys apart, not resist forgery).
 func fingerprint(m jwkset.JWKMarshal) uint64 {
 	h := fnv.New64a()
-	for _, part := range []string{string(m.KTY), string(m.CRV), m.N, m.E, m.X, m.Y, string(m.ALG)} {
+	for _, part := range []string{string(m.KTY), string(m.CRV), m.N, m.E, m.X, m.Y, string(m.ALG), string(m.USE)} {
 		_, _ = h.Write([]byte(part))
 		_, _ = h.Write([]byte{0})
+	}
+	for _, op := range m.KEYOPS {
+		_, _ = h.Write([]byte(op))
+		_, _ = h.Write([]byte{1})
 	}
 	return h.Sum64()
 }
@@ -174,13 +184,4 @@ func publicOf(k any) any {
 		return p.Public()
 	}
 	return k
-}
-
-type equaler interface{ Equal(crypto.PublicKey) bool }
-
-// sameKey compares two public keys by value (rsa, ecdsa and ed25519 public
-// keys all have an Equal method).
-func sameKey(a, b any) bool {
-	ea, ok := a.(equaler)
-	return ok && ea.Equal(b)
 }

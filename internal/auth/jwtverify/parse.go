@@ -36,7 +36,11 @@ import (
 //     JSON parsers may disagree on which one counts, so neither does);
 //   - a token holding a CR or LF (Go's base64 decoder skips them, so
 //     golang-jwt accepts a signature segment with line breaks in it: the
-//     same token in many spellings).
+//     same token in many spellings);
+//   - a header or payload that is not UTF-8 (RFC 8259 §8.1), or whose
+//     strings escape a lone surrogate (\ud800 to \udfff unpaired):
+//     encoding/json turns each such byte or escape into U+FFFD, so "x\xff"
+//     and "x\xfe" would be one client id (issue 12 item 6).
 //
 // FuzzVerifyMatchesGolangJWT checks this against ParseWithClaims on
 // arbitrary input, with and without a Digest.
@@ -49,13 +53,78 @@ var b64 = base64.RawURLEncoding.Strict()
 var (
 	ErrDuplicateHeader = errors.New("token header names a member twice")
 	ErrLineBreak       = errors.New("token contains a line break")
+	ErrNotUTF8         = errors.New("token header or payload is not valid UTF-8")
 )
+
+// validText reports whether b is UTF-8 whose JSON escapes, if any, name no
+// lone surrogate. b is JSON already checked, or about to be: a backslash
+// only occurs in a string, where it starts an escape.
+func validText(b []byte) bool {
+	if !utf8.Valid(b) {
+		return false
+	}
+	for i := bytes.IndexByte(b, '\\'); i >= 0; {
+		if i+1 >= len(b) {
+			return true // broken JSON: the JSON checks reject it
+		}
+		if b[i+1] != 'u' {
+			i += 2
+		} else {
+			r, ok := hex4(b, i+2)
+			switch {
+			case !ok:
+				return true // broken JSON, as above
+			case r >= 0xdc00 && r <= 0xdfff:
+				return false // a low surrogate with no high one before it
+			case r >= 0xd800 && r <= 0xdbff:
+				lo, ok := rune(0), i+11 < len(b) && b[i+6] == '\\' && b[i+7] == 'u'
+				if ok {
+					lo, ok = hex4(b, i+8)
+				}
+				if !ok || lo < 0xdc00 || lo > 0xdfff {
+					return false // a high surrogate not followed by a low one
+				}
+				i += 12
+			default:
+				i += 6
+			}
+		}
+		j := bytes.IndexByte(b[min(i, len(b)):], '\\')
+		if j < 0 {
+			return true
+		}
+		i += j
+	}
+	return true
+}
+
+// hex4 decodes the four hex digits at b[i:i+4].
+func hex4(b []byte, i int) (rune, bool) {
+	if i+4 > len(b) {
+		return 0, false
+	}
+	var r rune
+	for _, c := range b[i : i+4] {
+		switch {
+		case c >= '0' && c <= '9':
+			r = r<<4 | rune(c-'0')
+		case c >= 'a' && c <= 'f':
+			r = r<<4 | rune(c-'a'+10)
+		case c >= 'A' && c <= 'F':
+			r = r<<4 | rune(c-'A'+10)
+		default:
+			return 0, false
+		}
+	}
+	return r, true
+}
 
 // jwsHeader is what the verifier reads from a token's protected header.
 type jwsHeader struct {
 	alg   string // empty unless algOK
 	algOK bool   // "alg" is present and a JSON string
 	kid   string // empty when absent or not a string
+	typ   string // empty when absent or not a string
 	crit  bool   // "crit" is present (any value)
 }
 
@@ -120,6 +189,11 @@ func parseHeader(b []byte) (jwsHeader, error) {
 			h.alg, h.algOK = "", isString
 			if isString {
 				h.alg = decodeString(value)
+			}
+		case "typ":
+			h.typ = ""
+			if isString {
+				h.typ = decodeString(value)
 			}
 		case "kid":
 			h.kid = ""
@@ -196,6 +270,9 @@ func (v *Verifier) header(seg string) (jwsHeader, error) {
 	if err != nil {
 		return jwsHeader{}, malformed("could not base64 decode header", err)
 	}
+	if !validText(hb) {
+		return jwsHeader{}, malformed("header", ErrNotUTF8)
+	}
 	hdr, err := parseHeader(hb)
 	if err != nil {
 		return jwsHeader{}, malformed("could not JSON decode header", err)
@@ -235,6 +312,9 @@ func (v *Verifier) verifyToken(ctx context.Context, token string, d *Digest) (To
 	claims := &claimSet{}
 	if err != nil {
 		return Token{}, malformed("could not base64 decode claim", err)
+	}
+	if !validText(payload) {
+		return Token{}, malformed("claims", ErrNotUTF8)
 	}
 	if err := claims.parse(payload); err != nil { // payload is ours: no copy
 		return Token{}, malformed("could not JSON decode claim", err)
@@ -339,13 +419,16 @@ func (v *Verifier) keyFor(ctx context.Context, hdr jwsHeader, alg string, claims
 	if ik == nil {
 		return nil, KeyRef{}, nil, ErrUnknownIssuer
 	}
+	if ik.cfg.Typ != "" && !TypMatches(hdr.typ, ik.cfg.Typ) {
+		return nil, KeyRef{}, nil, fmt.Errorf("%w: want %q", ErrTyp, ik.cfg.Typ)
+	}
 	if alg == "HS256" {
-		if !ik.cfg.HS256 || v.hsSecret == nil {
+		if !ik.cfg.HS256 || ik.hsSecret == nil {
 			return nil, KeyRef{}, nil, ErrAlgNotAllowed
 		}
-		return ik, KeyRef{issuer: ik, cacheable: true}, v.hsSecret, nil
+		return ik, KeyRef{issuer: ik, cacheable: true}, ik.hsSecret, nil
 	}
-	if ik.kf == nil {
+	if ik.store == nil {
 		return nil, KeyRef{}, nil, ErrAlgNotAllowed
 	}
 	kid := hdr.kid
@@ -353,7 +436,7 @@ func (v *Verifier) keyFor(ctx context.Context, hdr jwsHeader, alg string, claims
 		return nil, KeyRef{}, nil, ErrMissingKID
 	}
 	ref := KeyRef{kid: kid}
-	key, fp, cacheable, err := v.key(ctx, ik, kid, alg)
+	key, fp, cacheable, err := v.key(ik, kid, alg)
 	if err != nil {
 		return nil, ref, nil, err
 	}
@@ -361,4 +444,21 @@ func (v *Verifier) keyFor(ctx context.Context, hdr jwsHeader, alg string, claims
 		return nil, ref, nil, err
 	}
 	return ik, KeyRef{issuer: ik, kid: kid, fp: fp, cacheable: cacheable}, key, nil
+}
+
+// ErrTyp: the issuer requires a "typ" header (for example at+jwt, RFC 9068
+// §2.1) and the token's is absent or another.
+var ErrTyp = errors.New("token typ header is not the one this issuer requires")
+
+// TypMatches compares a "typ" header with the required media type as RFC
+// 7515 §4.1.9 says to: case-insensitively, the "application/" prefix
+// optional on either side.
+func TypMatches(got, want string) bool {
+	trim := func(s string) string {
+		if len(s) > len("application/") && strings.EqualFold(s[:len("application/")], "application/") {
+			return s[len("application/"):]
+		}
+		return s
+	}
+	return got != "" && strings.EqualFold(trim(got), trim(want))
 }

@@ -1,21 +1,24 @@
 // Package jwtverify verifies JWTs for the authorizer: golang-jwt/jwt v5 with
-// an explicit algorithm allowlist, keys from each issuer's JWKS URL through
-// MicahParks/keyfunc v3 (pre-fetched at construction, refreshed in the
-// background, re-fetched — rate-limited — when a token names an unknown kid),
-// and an optional HS256 shared secret for issuers that are configured for it.
+// an explicit algorithm allowlist, keys from each issuer's JWKS URL (fetched
+// at construction and refreshed in the background by MicahParks/jwkset, and
+// re-fetched in the background — single-flight, rate-limited — when a token
+// names an unknown kid), and optional HS256 secrets, one per issuer.
 //
 // A Verifier is safe for concurrent use. It never logs a token or a
 // signature.
 package jwtverify
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rsa"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -61,6 +64,10 @@ var (
 	ErrLifetime        = errors.New("token lifetime exceeds the maximum")
 	ErrBadSubject      = errors.New("token sub is not a string")
 	ErrInvalidIssuerCf = errors.New("invalid issuer configuration")
+	// ErrUnknownKID: the issuer's JWKS, as last fetched, has no key with
+	// the token's kid. A background refetch has been started unless one is
+	// running or one started less than the unknown-kid interval ago.
+	ErrUnknownKID = errors.New("kid is not in the issuer's JWKS")
 )
 
 // Issuer is one trusted token issuer.
@@ -72,8 +79,13 @@ type Issuer struct {
 	JWKSURL string
 	// Audiences: a token must name at least one of them in "aud".
 	Audiences []string
-	// HS256 lets this issuer sign with the shared secret (WithHS256Secret).
+	// HS256 lets this issuer sign with its own secret (WithIssuerHS256Secret).
 	HS256 bool
+	// Typ, when set, is the "typ" header every token of this issuer must
+	// carry (compared as TypMatches does): "at+jwt" keeps the issuer's ID
+	// tokens, which may name the same audience, from passing as access
+	// tokens (RFC 9068 §2.1, RFC 8725 §3.11).
+	Typ string
 }
 
 // Token is a verified token's identity and claims.
@@ -109,19 +121,27 @@ type Verifier struct {
 	lastHeader  atomic.Pointer[headerMemo]
 	clock       clock.Clock
 	maxLifetime time.Duration
-	hsSecret    []byte
+	hsSecret    []byte            // WithHS256Secret: for HS256 issuers without their own
+	hsSecrets   map[string][]byte // WithIssuerHS256Secret, by issuer
 	log         *slog.Logger
 
 	httpClient      *http.Client
+	ctx             context.Context // bounds background fetches
 	refresh         time.Duration
 	unknownKIDEvery time.Duration
 	leeway          time.Duration
 }
 
 type issuerKeys struct {
-	cfg   Issuer
-	store *kidIndex       // nil for an HS256-only issuer
-	kf    keyfunc.Keyfunc // reads store through the jwkset HTTP client
+	cfg      Issuer
+	store    *kidIndex // nil for an HS256-only issuer
+	hsSecret []byte    // this issuer's HS256 secret, nil unless cfg.HS256
+
+	// Unknown-kid refetches: at most one running (refetching) and one
+	// started per unknown-kid interval (limiter).
+	limiter    *rate.Limiter
+	refetching atomic.Bool
+	refetches  atomic.Int64 // started, for tests and logs
 }
 
 // Option configures a Verifier.
@@ -137,11 +157,29 @@ func WithLeeway(d time.Duration) Option { return func(v *Verifier) { v.leeway = 
 // exp − now when iat is absent (default 24 h).
 func WithMaxLifetime(d time.Duration) Option { return func(v *Verifier) { v.maxLifetime = d } }
 
-// WithHS256Secret enables HS256 for issuers with HS256 set. The secret must
-// be at least 32 bytes.
+// WithHS256Secret sets the HS256 secret of every HS256 issuer that has none
+// of its own (WithIssuerHS256Secret). The secret must be at least 32 bytes.
+// New refuses two HS256 issuers with the same secret, so this serves at
+// most one of them.
 func WithHS256Secret(secret []byte) Option {
 	return func(v *Verifier) { v.hsSecret = slices.Clone(secret) }
 }
+
+// WithIssuerHS256Secret sets the HS256 secret of one issuer (which must be
+// configured with HS256). Each HS256 issuer needs its own: whoever holds an
+// issuer's secret can mint any token of that issuer, so a secret shared by
+// two issuers would let one mint tokens for the other's client bindings.
+func WithIssuerHS256Secret(issuer string, secret []byte) Option {
+	return func(v *Verifier) {
+		if v.hsSecrets == nil {
+			v.hsSecrets = map[string][]byte{}
+		}
+		v.hsSecrets[issuer] = slices.Clone(secret)
+	}
+}
+
+// ErrSharedSecret: two HS256 issuers have the same secret.
+var ErrSharedSecret = errors.New("two HS256 issuers share one secret")
 
 // WithHTTPClient sets the client for JWKS requests; its Timeout is capped at
 // MaxHTTPTimeout (default: a client with that timeout).
@@ -164,6 +202,9 @@ func WithLogger(l *slog.Logger) Option { return func(v *Verifier) { v.log = l } 
 // its keys are fetched again in the background and on the first unknown kid.
 // ctx bounds the background refresh goroutines (cancel it to stop them).
 func New(ctx context.Context, issuers []Issuer, opts ...Option) (*Verifier, error) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
 	v := &Verifier{
 		clock:           clock.System{},
 		leeway:          30 * time.Second,
@@ -172,12 +213,21 @@ func New(ctx context.Context, issuers []Issuer, opts ...Option) (*Verifier, erro
 		unknownKIDEvery: 30 * time.Second,
 		log:             slog.Default(),
 		issuers:         make(map[string]*issuerKeys, len(issuers)),
+		ctx:             ctx,
 	}
 	for _, o := range opts {
 		o(v)
 	}
 	if v.hsSecret != nil && len(v.hsSecret) < minHS256SecretLen {
 		return nil, fmt.Errorf("HS256 secret: %w: want at least %d bytes", ErrInvalidIssuerCf, minHS256SecretLen)
+	}
+	for is, sec := range v.hsSecrets {
+		if len(sec) < minHS256SecretLen {
+			return nil, fmt.Errorf("HS256 secret of issuer %q: %w: want at least %d bytes", is, ErrInvalidIssuerCf, minHS256SecretLen)
+		}
+		if !slices.ContainsFunc(issuers, func(i Issuer) bool { return i.Issuer == is && i.HS256 }) {
+			return nil, fmt.Errorf("%w: HS256 secret for %q, which is not an HS256 issuer", ErrInvalidIssuerCf, is)
+		}
 	}
 	if len(issuers) == 0 {
 		return nil, fmt.Errorf("%w: no issuers", ErrInvalidIssuerCf)
@@ -200,7 +250,19 @@ func New(ctx context.Context, issuers []Issuer, opts ...Option) (*Verifier, erro
 		if is.HS256 && !slices.Contains(methods, "HS256") {
 			methods = append(methods, "HS256")
 		}
-		v.issuers[is.Issuer] = &issuerKeys{cfg: is}
+		ik := &issuerKeys{cfg: is}
+		if is.HS256 {
+			ik.hsSecret = v.hsSecrets[is.Issuer]
+			if ik.hsSecret == nil {
+				ik.hsSecret = v.hsSecret
+			}
+			for _, other := range v.issuers {
+				if other.hsSecret != nil && bytes.Equal(other.hsSecret, ik.hsSecret) {
+					return nil, fmt.Errorf("%w: %w: %q and %q", ErrInvalidIssuerCf, ErrSharedSecret, other.cfg.Issuer, is.Issuer)
+				}
+			}
+		}
+		v.issuers[is.Issuer] = ik
 	}
 	v.methods = methods
 	v.validator = jwt.NewValidator(
@@ -244,7 +306,7 @@ func (v *Verifier) checkIssuer(is Issuer) error {
 		return fmt.Errorf("%w: issuer %q has no audiences", ErrInvalidIssuerCf, is.Issuer)
 	case is.JWKSURL == "" && !is.HS256:
 		return fmt.Errorf("%w: issuer %q has neither a JWKS URL nor HS256", ErrInvalidIssuerCf, is.Issuer)
-	case is.HS256 && v.hsSecret == nil:
+	case is.HS256 && v.hsSecret == nil && v.hsSecrets[is.Issuer] == nil:
 		return fmt.Errorf("%w: issuer %q uses HS256 but no secret is configured", ErrInvalidIssuerCf, is.Issuer)
 	}
 	if is.JWKSURL != "" {
@@ -273,16 +335,17 @@ func CheckJWKSURL(raw string) error {
 	return fmt.Errorf("jwks url %q must use https", raw)
 }
 
-// connect wires one issuer: our kid index as the storage, the jwkset HTTP
-// storage around it (first fetch now, background refresh), the jwkset HTTP
-// client (rate-limited refetch on unknown kid) and keyfunc on top.
+// connect wires one issuer: our kid index as the storage, and the jwkset
+// HTTP storage around it (first fetch now, background refresh every
+// refresh interval). Unknown kids are refetched by refetch, in the
+// background.
 func (v *Verifier) connect(ctx context.Context, ik *issuerKeys) error {
 	u := ik.cfg.JWKSURL
 	onErr := func(ctx context.Context, err error) {
 		v.log.ErrorContext(ctx, "jwks refresh failed", "issuer", ik.cfg.Issuer, "jwksUrl", u, "error", err)
 	}
 	idx := newKidIndex()
-	httpStore, err := jwkset.NewStorageFromHTTP(u, jwkset.HTTPClientStorageOptions{
+	if _, err := jwkset.NewStorageFromHTTP(u, jwkset.HTTPClientStorageOptions{
 		Client:                    v.httpClient,
 		Ctx:                       ctx,
 		HTTPTimeout:               MaxHTTPTimeout,
@@ -290,31 +353,74 @@ func (v *Verifier) connect(ctx context.Context, ik *issuerKeys) error {
 		RefreshErrorHandler:       onErr,
 		RefreshInterval:           v.refresh,
 		Storage:                   idx,
-	})
-	if err != nil {
+	}); err != nil {
 		return fmt.Errorf("jwks for issuer %q: %w", ik.cfg.Issuer, err)
 	}
-	client, err := jwkset.NewHTTPClient(jwkset.HTTPClientOptions{
-		HTTPURLs:       map[string]jwkset.Storage{u: httpStore},
-		PrioritizeHTTP: true,
-		// A caller never waits long for the limiter: when a refetch happened
-		// recently the wait needed (up to the unknown-kid interval) exceeds
-		// this bound and rate.Limiter refuses at once, so an unknown kid is
-		// simply unknown. The bound is not 1 ms because the wait runs under a
-		// context with this timeout: on a busy host a 1 ms context can expire
-		// before the limiter looks at it, skipping a refetch that was due.
-		RateLimitWaitMax:  50 * time.Millisecond,
-		RefreshUnknownKID: rate.NewLimiter(rate.Every(v.unknownKIDEvery), 1),
-	})
-	if err != nil {
-		return fmt.Errorf("jwks client for issuer %q: %w", ik.cfg.Issuer, err)
-	}
-	kf, err := keyfunc.New(keyfunc.Options{Ctx: ctx, Storage: client})
-	if err != nil {
-		return fmt.Errorf("keyfunc for issuer %q: %w", ik.cfg.Issuer, err)
-	}
-	ik.store, ik.kf = idx, kf
+	ik.store = idx
+	ik.limiter = rate.NewLimiter(rate.Every(v.unknownKIDEvery), 1)
 	return nil
+}
+
+// refetch starts a background fetch of the issuer's JWKS after a token
+// named a kid it does not hold, unless a refetch is running (single
+// flight) or one started less than the unknown-kid interval ago (rate
+// limit). The request that asked never waits for it: it fails with
+// ErrUnknownKID, and the first request after the new set lands verifies.
+// The fetch runs under the verifier's context with the HTTP client's
+// timeout (at most MaxHTTPTimeout), not under the request's.
+func (v *Verifier) refetch(ik *issuerKeys) {
+	if !ik.refetching.CompareAndSwap(false, true) {
+		return
+	}
+	if !ik.limiter.Allow() {
+		ik.refetching.Store(false)
+		return
+	}
+	ik.refetches.Add(1)
+	go func() {
+		defer ik.refetching.Store(false)
+		ctx, cancel := context.WithTimeout(v.ctx, MaxHTTPTimeout)
+		defer cancel()
+		if err := fetchJWKS(ctx, v.httpClient, ik.cfg.JWKSURL, ik.store); err != nil {
+			v.log.ErrorContext(ctx, "jwks refetch for an unknown kid failed", "issuer", ik.cfg.Issuer, "jwksUrl", ik.cfg.JWKSURL, "error", err)
+		}
+	}()
+}
+
+// maxJWKSBytes bounds a JWKS response.
+const maxJWKSBytes = 1 << 20
+
+// fetchJWKS reads the JWKS at u into store as jwkset's HTTP storage does
+// (keys of unsupported types skipped), replacing every key.
+func fetchJWKS(ctx context.Context, client *http.Client, u string, store jwkset.Storage) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return fmt.Errorf("jwks request: %w", err)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return fmt.Errorf("jwks fetch: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("jwks fetch: %w: %d", jwkset.ErrInvalidHTTPStatusCode, resp.StatusCode)
+	}
+	var set jwkset.JWKSMarshal
+	if err := json.NewDecoder(io.LimitReader(resp.Body, maxJWKSBytes)).Decode(&set); err != nil {
+		return fmt.Errorf("jwks decode: %w", err)
+	}
+	keys := make([]jwkset.JWK, 0, len(set.Keys))
+	for _, m := range set.Keys {
+		j, err := jwkset.NewJWKFromMarshal(m, jwkset.JWKMarshalOptions{Private: true}, jwkset.JWKValidateOptions{})
+		switch {
+		case errors.Is(err, jwkset.ErrUnsupportedKey):
+			continue
+		case err != nil:
+			return fmt.Errorf("jwks key: %w", err)
+		}
+		keys = append(keys, j)
+	}
+	return store.KeyReplaceAll(ctx, keys)
 }
 
 // KeyCount returns how many keys the issuer's JWKS currently holds (for
@@ -405,27 +511,26 @@ func (t Token) StringClaim(name string) (string, bool) {
 	return t.claims.stringClaim(name)
 }
 
-// key returns the issuer's key for kid and its fingerprint. A kid the
-// issuer's current JWKS holds (once) is read from the kid index directly,
-// with the checks keyfunc applies (the JWK's "alg", when set, must be the
-// token's). Any other kid goes through keyfunc, whose jwkset client
-// refetches the JWKS (rate-limited) and retries before giving up.
-// cacheable is false when the key set changed while the key was fetched.
-func (v *Verifier) key(ctx context.Context, ik *issuerKeys, kid, alg string) (key any, fp uint64, cacheable bool, err error) {
-	if e, ok := ik.store.lookup(kid); ok {
-		if e.alg != "" && e.alg != alg {
-			return nil, 0, false, fmt.Errorf(`%w: JWK "alg" parameter value %q does not match token "alg" parameter value %q`, keyfunc.ErrKeyfunc, e.alg, alg)
-		}
-		return e.key, e.fp, true, nil
+// key returns the issuer's key for kid and its fingerprint, from the kid
+// index (one map lookup), with keyfunc's check that the JWK's "alg", when
+// set, is the token's, and RFC 7517's "use" / "key_ops" (a key published
+// for encryption, or whose operations exclude verify, verifies nothing). A
+// kid the index does not hold starts a background refetch (see refetch)
+// and fails now.
+func (v *Verifier) key(ik *issuerKeys, kid, alg string) (key any, fp uint64, cacheable bool, err error) {
+	e, ok := ik.store.snap.Load().keys[kid]
+	switch {
+	case !ok:
+		v.refetch(ik)
+		return nil, 0, false, fmt.Errorf("%w: %w", ErrUnknownKID, jwkset.ErrKeyNotFound)
+	case e.dup:
+		return nil, 0, false, ErrDuplicateKID
+	case e.unusable != nil:
+		return nil, 0, false, e.unusable
+	case e.alg != "" && e.alg != alg:
+		return nil, 0, false, fmt.Errorf(`%w: JWK "alg" parameter value %q does not match token "alg" parameter value %q`, keyfunc.ErrKeyfunc, e.alg, alg)
 	}
-	// keyfunc reads only these two header members.
-	t := &jwt.Token{Header: map[string]any{"kid": kid, "alg": alg}}
-	key, err = ik.kf.KeyfuncCtx(ctx)(t)
-	if err != nil {
-		return nil, 0, false, err
-	}
-	fp, cacheable = ik.store.fingerprintOf(kid, key)
-	return key, fp, cacheable, nil
+	return e.key, e.fp, true, nil
 }
 
 func (v *Verifier) checkAudience(ik *issuerKeys, claims *claimSet) error {

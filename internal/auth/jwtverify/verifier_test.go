@@ -143,10 +143,12 @@ func TestRotationNewKidRefetches(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.set(jwk("k1", k[0]), jwk("k2", k[1])) // the issuer publishes a new key
-	tok, err := v.Verify(context.Background(), token(t, k[1], "k2"))
-	if err != nil {
-		t.Fatalf("new kid after rotation: %v", err)
+	// The first token with the new kid fails and starts a background
+	// refetch; a later one verifies once it has landed.
+	if _, err := v.Verify(context.Background(), token(t, k[1], "k2")); !errors.Is(err, ErrUnknownKID) {
+		t.Fatalf("new kid before the refetch: error %v, want ErrUnknownKID", err)
 	}
+	tok := eventuallyVerifies(t, v, token(t, k[1], "k2"))
 	if n := s.fetches.Load(); n != 2 {
 		t.Errorf("fetches = %d, want 2", n)
 	}
@@ -157,16 +159,42 @@ func TestRotationNewKidRefetches(t *testing.T) {
 	if _, err := v.Verify(context.Background(), token(t, k[2], "k3")); err == nil {
 		t.Fatal("unknown kid verified")
 	}
-	if v.KeyCurrent(old.Key) {
-		t.Errorf("KeyCurrent true for a withdrawn kid")
-	}
+	eventually(t, "k1 withdrawn", func() bool { return !v.KeyCurrent(old.Key) })
 	s.set(jwk("k2", k[2])) // kid reused for a different key
-	if _, err := v.Verify(context.Background(), token(t, k[2], "k4")); err == nil {
-		t.Fatal("unknown kid verified")
+	eventually(t, "k2 replaced", func() bool {
+		if _, err := v.Verify(context.Background(), token(t, k[2], "k4")); err == nil {
+			t.Fatal("unknown kid verified")
+		}
+		return !v.KeyCurrent(tok.Key)
+	})
+}
+
+// eventually polls cond (every 5 ms, for up to 20 s: generous bounds for a
+// loaded machine, not a timing assertion) and fails the test if it never
+// holds.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if cond() {
+			return
+		}
 	}
-	if v.KeyCurrent(tok.Key) {
-		t.Errorf("KeyCurrent true although kid k2 now names another key")
-	}
+	t.Fatalf("%s: never happened within 20 s", what)
+}
+
+// eventuallyVerifies retries token until it verifies (a background
+// refetch has landed).
+func eventuallyVerifies(t *testing.T, v *Verifier, token string) Token {
+	t.Helper()
+	var (
+		tok Token
+		err error
+	)
+	eventually(t, "token verifies", func() bool {
+		tok, err = v.Verify(context.Background(), token)
+		return err == nil
+	})
+	return tok
 }
 
 func TestUnknownKidRefetchIsRateLimited(t *testing.T) {
@@ -178,6 +206,16 @@ func TestUnknownKidRefetchIsRateLimited(t *testing.T) {
 		if err == nil {
 			t.Fatal("unknown kid verified")
 		}
+	}
+	ik := v.issuers[iss]
+	eventually(t, "refetch done", func() bool { return !ik.refetching.Load() })
+	for range 5 {
+		if _, err := v.Verify(context.Background(), token(t, k[1], "nope")); err == nil {
+			t.Fatal("unknown kid verified")
+		}
+	}
+	if n := ik.refetches.Load(); n != 1 {
+		t.Errorf("refetches = %d, want 1 (rate-limited)", n)
 	}
 	if n := s.fetches.Load(); n != 2 {
 		t.Errorf("fetches = %d, want 2 (prefetch + one rate-limited refetch)", n)
@@ -193,9 +231,7 @@ func TestOutageKeepsCachedKeys(t *testing.T) {
 	if _, err := v.Verify(context.Background(), token(t, k[1], "k2")); err == nil {
 		t.Fatal("unknown kid verified during outage")
 	}
-	if n := s.fetches.Load(); n != 2 {
-		t.Fatalf("fetches = %d, want 2", n)
-	}
+	eventually(t, "refetch done", func() bool { return s.fetches.Load() == 2 && !v.issuers[iss].refetching.Load() })
 	if _, err := v.Verify(context.Background(), token(t, k[0], "k1")); err != nil {
 		t.Fatalf("cached key during JWKS outage: %v", err)
 	}
@@ -210,9 +246,7 @@ func TestColdStartWithJWKSDown(t *testing.T) {
 		t.Fatalf("KeyCount = %d, want 0", n)
 	}
 	s.set(jwk("k1", k[0])) // the issuer recovers
-	if _, err := v.Verify(context.Background(), token(t, k[0], "k1")); err != nil {
-		t.Fatalf("after recovery: %v", err)
-	}
+	eventuallyVerifies(t, v, token(t, k[0], "k1"))
 }
 
 func TestHS256(t *testing.T) {

@@ -9,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
 	"github.com/stagehand-dev/stagehand/internal/clock"
 	"github.com/stagehand-dev/stagehand/internal/keys"
 	"github.com/stagehand-dev/stagehand/internal/registry"
@@ -53,11 +56,12 @@ func (r *recorder) count(dt string) int {
 }
 
 type fixture struct {
-	store *registry.Store
-	clk   *clock.Virtual
-	kms   *kmslocal.KMS
-	env   *rotation.Envelope
-	keys  map[string]keys.Secret // key id -> secret, as issued
+	client registry.DynamoDB
+	store  *registry.Store
+	clk    *clock.Virtual
+	kms    *kmslocal.KMS
+	env    *rotation.Envelope
+	keys   map[string]keys.Secret // key id -> secret, as issued
 }
 
 // newFixture: plan basic with policy mode, customers c1 and c2 subscribed,
@@ -74,7 +78,7 @@ func newFixture(t testing.TB, mode registry.RotationMode, n int) *fixture {
 	if _, err := store.PutRotationPolicy(ctx, policy(mode), "test"); err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{store: store, clk: clk, kms: kmslocal.New("alias/rotation"), keys: map[string]keys.Secret{}}
+	f := &fixture{client: client, store: store, clk: clk, kms: kmslocal.New("alias/rotation"), keys: map[string]keys.Secret{}}
 	f.env = rotation.NewEnvelope(f.kms, "alias/rotation")
 	for _, c := range []string{"c1", "c2"} {
 		if _, err := store.CreateCustomer(ctx, registry.Customer{ID: c, Name: c}, "test"); err != nil {
@@ -326,29 +330,62 @@ func rotatedExactlyOnce(t *testing.T, f *fixture) {
 	}
 }
 
+// barrierDB holds each run's listing of keys until both runs have read
+// it, so both runs act on every key: the registry's guards alone must keep
+// each key to one rotation.
+type barrierDB struct {
+	registry.DynamoDB
+	mu   sync.Mutex
+	n    int
+	both chan struct{}
+}
+
+func (b *barrierDB) Query(ctx context.Context, in *dynamodb.QueryInput, opts ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
+	out, err := b.DynamoDB.Query(ctx, in, opts...)
+	if pk, ok := in.ExpressionAttributeValues[":pk"].(*ddbtypes.AttributeValueMemberS); ok && pk.Value == "ENV#dev#KEYS" {
+		b.mu.Lock()
+		if b.n++; b.n == 2 {
+			close(b.both)
+		}
+		b.mu.Unlock()
+		<-b.both
+	}
+	return out, err
+}
+
 func TestConcurrentRunsRotateEachKeyOnce(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t, registry.RotationAuto, 39)
 	f.set(t0.Add(100 * day))
+	racing := registry.New(&barrierDB{DynamoDB: f.client, both: make(chan struct{})}, f.store.Table(), registry.WithClock(f.clk))
 	ev := &recorder{}
 	var wg sync.WaitGroup
 	reps := make([]rotation.Report, 2)
 	for i := range reps {
 		wg.Go(func() {
+			job := rotation.NewJob(racing, f.env, ev, rotation.WithClock(f.clk), rotation.WithPageSize(100),
+				rotation.WithOwner(fmt.Sprint("run-", i)), rotation.WithWorkers(4))
 			var err error
-			reps[i], err = f.job(ev, rotation.WithOwner(fmt.Sprint("run-", i)), rotation.WithWorkers(4)).Run(ctx, rotation.RunInput{Env: "dev"})
-			if err != nil {
+			if reps[i], err = job.Run(ctx, rotation.RunInput{Env: "dev"}); err != nil {
 				t.Error(err)
 			}
 		})
 	}
 	wg.Wait()
 	done := reps[0].Count(rotation.ActionRotate, rotation.ResultDone) + reps[1].Count(rotation.ActionRotate, rotation.ResultDone)
-	if done != 40 || ev.count(rotation.DetailKeyRotated) != 40 || reps[0].Failed()+reps[1].Failed() != 0 {
-		t.Errorf("two runs rotated %d keys and published %d events (failures %d+%d), want 40 each",
-			done, ev.count(rotation.DetailKeyRotated), reps[0].Failed(), reps[1].Failed())
+	lost := reps[0].Count(rotation.ActionRotate, rotation.ResultAlreadyDone) + reps[1].Count(rotation.ActionRotate, rotation.ResultAlreadyDone)
+	if done != 40 || lost != 40 || ev.count(rotation.DetailKeyRotated) != 40 || reps[0].Failed()+reps[1].Failed() != 0 {
+		t.Errorf("two runs over the same 40 keys: %d rotated, %d lost the race, %d events, %d failures; want 40, 40, 40, 0",
+			done, lost, ev.count(rotation.DetailKeyRotated), reps[0].Failed()+reps[1].Failed())
+		for _, r := range reps {
+			for _, o := range r.Outcomes {
+				if o.Result == rotation.ResultFailed {
+					t.Log(o.Error)
+				}
+			}
+		}
 	}
-	t.Logf("run 0: %d done, %d lost to run 1", reps[0].Count(rotation.ActionRotate, rotation.ResultDone), reps[0].Count(rotation.ActionRotate, rotation.ResultAlreadyDone))
+	t.Logf("run 0 rotated %d, run 1 rotated %d", reps[0].Count(rotation.ActionRotate, rotation.ResultDone), reps[1].Count(rotation.ActionRotate, rotation.ResultDone))
 	rotatedExactlyOnce(t, f)
 }
 

@@ -18,6 +18,10 @@ const (
 	EnvJWTJWKSURL = "KEYADMIN_JWT_JWKS_URL"
 	EnvJWTAud     = "KEYADMIN_JWT_AUDIENCE" // comma-separated
 	EnvJWTScope   = "KEYADMIN_JWT_SCOPE"
+	// EnvRotationKMSKey, when set, enables secret pickup of automatically
+	// rotated keys (the KMS key the rotation job seals them under).
+	EnvRotationKMSKey = "STAGEHAND_ROTATION_KMS_KEY"
+	EnvKMSEndpoint    = "STAGEHAND_KMS_ENDPOINT"
 	// Endpoint overrides, for running the function against local servers.
 	EnvDynamoDBEndpoint   = "STAGEHAND_DYNAMODB_ENDPOINT"
 	EnvAPIGatewayEndpoint = "STAGEHAND_APIGATEWAY_ENDPOINT"
@@ -32,9 +36,12 @@ type Config struct {
 	Table string
 	// JWT, when Issuer is set, enables bearer-token callers.
 	JWT JWTConfig
+	// RotationKMSKey enables POST /keys/{keyId}/secret (optional).
+	RotationKMSKey string
 	// Local endpoint overrides (empty in AWS).
 	DynamoDBEndpoint   string
 	APIGatewayEndpoint string
+	KMSEndpoint        string
 }
 
 // JWTConfig configures the optional JWT route.
@@ -59,6 +66,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	c := Config{
 		Env: getenv(EnvStage), Table: getenv(EnvTable),
 		DynamoDBEndpoint: getenv(EnvDynamoDBEndpoint), APIGatewayEndpoint: getenv(EnvAPIGatewayEndpoint),
+		RotationKMSKey: getenv(EnvRotationKMSKey), KMSEndpoint: getenv(EnvKMSEndpoint),
 		JWT: JWTConfig{Issuer: getenv(EnvJWTIssuer), JWKSURL: getenv(EnvJWTJWKSURL), Scope: getenv(EnvJWTScope)},
 	}
 	for _, a := range strings.Split(getenv(EnvJWTAud), ",") {

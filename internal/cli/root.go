@@ -21,6 +21,7 @@ var commands = []func(*App) *cobra.Command{
 	newRegistryCommand,
 	newCutoverCommand, newE2ECommand,
 	newDeployCommand, newReconcileCommand,
+	newRotationCommand,
 }
 
 // NewRootCommand builds the stagehand command tree over app.

@@ -206,6 +206,8 @@ func TestKeyAdminFunctionGetsItsConfiguration(t *testing.T) {
 			want := map[string]string{
 				"STAGEHAND_ENV":   name,
 				"STAGEHAND_TABLE": "${" + logicalID(t, sh.Stack, sh.Table) + "}",
+				// secret pickup of rotated keys (jobs.go)
+				"STAGEHAND_ROTATION_KMS_KEY": "${" + rotationKeyID(t, sh) + ".Arn}",
 			}
 			if j := env.Config.KeyAdmin.JWT; j != nil {
 				want["KEYADMIN_JWT_ISSUER"] = j.Issuer

@@ -48,7 +48,7 @@ const (
 )
 
 // functionNames are every function of the shared stack.
-var functionNames = []string{FnAuthorizer, FnDeployment, FnReconcile, FnKeyAdmin}
+var functionNames = append([]string{FnAuthorizer, FnDeployment, FnReconcile, FnKeyAdmin}, JobFunctionNames...)
 
 // Detail types of the deployment events the deployment function handles.
 const (
@@ -243,6 +243,7 @@ func NewSharedStack(scope constructs.Construct, id string, props *SharedStackPro
 	}
 	ss.newKeyAdmin(cfg, assets[FnKeyAdmin], tableKey)
 	ss.newAlarms(cfg)
+	ss.newJobs(cfg, assets, tableKey)
 	ss.newOutputs(cfg)
 	return ss, nil
 }

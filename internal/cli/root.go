@@ -21,7 +21,7 @@ var commands = []func(*App) *cobra.Command{
 	newRegistryCommand,
 	newCutoverCommand, newE2ECommand,
 	newDeployCommand, newReconcileCommand,
-	newRotationCommand,
+	newRotationCommand, newUsageCommand,
 }
 
 // NewRootCommand builds the stagehand command tree over app.

@@ -20,7 +20,11 @@ func runAt(t *testing.T, table string, clk clock.Clock, args ...string) string {
 	var out, errb bytes.Buffer
 	app := &cli.App{Out: &out, Err: &errb, Clock: clk}
 	root := cli.NewRootCommand(app)
-	root.SetArgs(append([]string{"--table", table, "--endpoint", ddbtest.Endpoint(t), "--region", "us-east-1"}, args...))
+	full := []string{"--table", table, "--endpoint", ddbtest.Endpoint(t), "--region", "us-east-1"}
+	if gw, ok := gateways.Load(table); ok {
+		full = append(full, "--apigateway-endpoint", gw.(string))
+	}
+	root.SetArgs(append(full, args...))
 	if err := root.ExecuteContext(context.Background()); err != nil {
 		t.Fatalf("stagehand %s: %v (%s)", strings.Join(args, " "), err, errb.String())
 	}

@@ -1,6 +1,7 @@
 package stacks
 
-// The scheduled jobs of the Shared stack (docs/jobs.md): key rotation.
+// The scheduled jobs of the Shared stack (docs/jobs.md, docs/billing.md):
+// key rotation, usage collection with anomaly detection, billing.
 // Each job is a function with its own role, a daily EventBridge schedule
 // whose target retries and then dead-letters, an async DLQ, and alarms on
 // errors and on the DLQ.
@@ -14,6 +15,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
 	"github.com/aws/jsii-runtime-go"
 
@@ -23,16 +25,27 @@ import (
 // Job function names (directories under the asset root).
 const (
 	FnRotation = "rotation"
+	FnUsage    = "usage"
+	FnBilling  = "billing"
 )
 
 // JobFunctionNames are the scheduled jobs' functions.
-var JobFunctionNames = []string{FnRotation}
+var JobFunctionNames = []string{FnRotation, FnUsage, FnBilling}
 
 // Environment variables of the job functions (a contract with
 // internal/rotation's ConfigFromEnv and internal/keyadmin's).
 const (
 	EnvRotationKMSKey = "STAGEHAND_ROTATION_KMS_KEY"
+	EnvBillingBucket  = "STAGEHAND_BILLING_BUCKET"
 )
+
+// dynamoUsageActions: reads (plans, subscriptions on GSI2, usage days),
+// usage days (UpdateItem), anomaly marks (PutItem, DeleteItem).
+var dynamoUsageActions = []string{"dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"}
+
+// dynamoBillingActions: reads (subscriptions on GSI2, usage days, records,
+// billing accounts), records (PutItem), delivery marks (UpdateItem).
+var dynamoBillingActions = []string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"}
 
 // jobSize: the jobs run once a day and may take a while; the rotation job
 // stops at its safety margin before this timeout (docs/jobs.md).
@@ -86,6 +99,63 @@ func (ss *SharedStack) newJobs(cfg *config.Config, assets map[string]string, tab
 	}))
 	ss.KeyAdmin.AddEnvironment(jsii.String(EnvRotationKMSKey), secretsKey.KeyArn(), nil)
 	ss.newJobSchedule(cfg, "RotationSchedule", "daily key rotation", "cron(17 3 * * ? *)", fn, dlq)
+	ss.newUsageJob(cfg, assets, tableKey, env)
+	ss.newBillingJob(cfg, assets, tableKey, env)
+}
+
+// newUsageJob: daily collection of yesterday's usage (GetUsage on this
+// environment's usage plans only) and anomaly events.
+func (ss *SharedStack) newUsageJob(cfg *config.Config, assets map[string]string, tableKey awskms.Key, env map[string]*string) {
+	dlq := newQueue(ss.Stack, "UsageDlq", nil, nil)
+	fn := ss.newFunction(cfg, functionSpec{
+		id: "Usage", name: FnUsage, asset: assets[FnUsage], size: jobSize,
+		description: "stagehand " + cfg.Env + " daily usage collection and anomaly detection",
+		env:         withEnv(env, nil), reserved: 1, asyncDLQ: dlq,
+	})
+	ss.grantTable(FnUsage, tableKey, dynamoUsageActions, kmsReadWriteActions, []string{TableGSI2})
+	var plans []string
+	for _, p := range cfg.Plans {
+		plans = append(plans, *apiGatewayArn(ss.Stack, "/usageplans/"+*ss.UsagePlans[p.Name].UsagePlanId()+"/usage"))
+	}
+	ss.Roles[FnUsage].AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions: jsii.Strings("apigateway:GET"), Resources: jsii.Strings(plans...),
+	}))
+	ss.grantPutEvents(FnUsage)
+	ss.newJobSchedule(cfg, "UsageSchedule", "daily usage collection and anomaly detection", "cron(30 1 * * ? *)", fn, dlq)
+}
+
+// newBillingJob: the exports bucket (encrypted, TLS only, no public
+// access, versioned) and the daily billing function.
+func (ss *SharedStack) newBillingJob(cfg *config.Config, assets map[string]string, tableKey awskms.Key, env map[string]*string) {
+	bucket := awss3.NewBucket(ss.Stack, jsii.String("BillingExports"), &awss3.BucketProps{
+		Encryption:        awss3.BucketEncryption_S3_MANAGED,
+		EnforceSSL:        jsii.Bool(true),
+		BlockPublicAccess: awss3.BlockPublicAccess_BLOCK_ALL(),
+		Versioned:         jsii.Bool(true),
+		RemovalPolicy:     awscdk.RemovalPolicy_RETAIN,
+		ObjectOwnership:   awss3.ObjectOwnership_BUCKET_OWNER_ENFORCED,
+	})
+	suppress(bucket, false, suppression{
+		id:     "AwsSolutions-S1",
+		reason: "The exports bucket is written only by the billing function's role (one object pair per day, versioned) and read by the billing system's own principal; access is recorded by CloudTrail. Server access logs would need a second bucket with no reader.",
+	})
+	dlq := newQueue(ss.Stack, "BillingDlq", nil, nil)
+	fn := ss.newFunction(cfg, functionSpec{
+		id: "Billing", name: FnBilling, asset: assets[FnBilling], size: jobSize,
+		description: "stagehand " + cfg.Env + " daily billing records, exports and Usage Recorded events",
+		env:         withEnv(env, map[string]*string{EnvBillingBucket: bucket.BucketName()}), reserved: 1, asyncDLQ: dlq,
+	})
+	ss.grantTable(FnBilling, tableKey, dynamoBillingActions, kmsReadWriteActions, []string{TableGSI2})
+	ss.Roles[FnBilling].AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions: jsii.Strings("s3:PutObject"), Resources: jsii.Strings(*bucket.ArnForObjects(jsii.String("billing/*"))),
+	}))
+	suppress(ss.Roles[FnBilling], true, suppression{
+		id:        "AwsSolutions-IAM5",
+		reason:    "The billing function writes billing/<env>/<day>/records.csv and .json, one pair per day: the day is in the key, so the grant is the billing/ prefix of its own bucket, PutObject only.",
+		appliesTo: []string{"Resource::<" + ss.logicalID(bucket) + ".Arn>/billing/*"},
+	})
+	ss.grantPutEvents(FnBilling)
+	ss.newJobSchedule(cfg, "BillingSchedule", "daily billing", "cron(30 4 * * ? *)", fn, dlq)
 }
 
 // grantPutEvents lets a job publish to the default bus.

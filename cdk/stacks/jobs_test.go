@@ -13,7 +13,7 @@ import (
 // isJobResource: the scheduled jobs' rules and alarms, which the tests
 // below cover (the older tests of the stack skip them).
 func isJobResource(id string) bool {
-	for _, p := range []string{"RotationSchedule"} {
+	for _, p := range []string{"RotationSchedule", "UsageSchedule", "BillingSchedule"} {
 		if strings.HasPrefix(id, p) {
 			return true
 		}
@@ -85,13 +85,14 @@ func TestJobSchedules(t *testing.T) {
 			// then each job runs daily, retries then dead-letters, runs one
 			// at a time within Lambda's 15 minutes, and alarms on errors and
 			// on its DLQ
-			dlq := "${" + idWithPrefix(t, sh, "AWS::SQS::Queue", "RotationDlq") + ".Arn}"
-			want := map[string]job{
-				"Rotation": {
-					Schedule: "cron(17 3 * * ? *)", Function: idWithPrefix(t, sh, "AWS::Lambda::Function", "Rotation"),
+			want := map[string]job{}
+			for name, cron := range map[string]string{"Rotation": "cron(17 3 * * ? *)", "Usage": "cron(30 1 * * ? *)", "Billing": "cron(30 4 * * ? *)"} {
+				dlq := "${" + idWithPrefix(t, sh, "AWS::SQS::Queue", name+"Dlq") + ".Arn}"
+				want[name] = job{
+					Schedule: cron, Function: idWithPrefix(t, sh, "AWS::Lambda::Function", name),
 					DLQ: dlq, FunctionDLQ: dlq, MaxAge: 86400, Retry: 185, Timeout: 900, Reserved: 1,
 					Alarms: []string{"AWS/Lambda Errors > 0", "AWS/SQS ApproximateNumberOfMessagesVisible > 0"},
-				},
+				}
 			}
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("jobs (-want +got):\n%s", diff)
@@ -115,6 +116,18 @@ func TestJobRolePermissions(t *testing.T) {
 			"kms:GenerateDataKey on ${" + rotationKeyID(t, sh) + ".Arn}",
 			events,
 			"sqs:SendMessage on ${" + idWithPrefix(t, sh, "AWS::SQS::Queue", "RotationDlq") + ".Arn}",
+		}},
+		{"usage: its registry items and GSI2, GetUsage on this environment's usage plans, events, its DLQ", stacks.FnUsage, []string{
+			"dynamodb:DeleteItem,dynamodb:GetItem,dynamodb:PutItem,dynamodb:Query,dynamodb:UpdateItem on " + table + " " + table + "/index/GSI2",
+			"apigateway:GET on " + strings.Join(usagePaths(t, sh), " "),
+			events,
+			"sqs:SendMessage on ${" + idWithPrefix(t, sh, "AWS::SQS::Queue", "UsageDlq") + ".Arn}",
+		}},
+		{"billing: no delete, PutObject under billing/ of its bucket only, events, its DLQ", stacks.FnBilling, []string{
+			"dynamodb:GetItem,dynamodb:PutItem,dynamodb:Query,dynamodb:UpdateItem on " + table + " " + table + "/index/GSI2",
+			"s3:PutObject on ${" + idWithPrefix(t, sh, "AWS::S3::Bucket", "BillingExports") + ".Arn}/billing/*",
+			events,
+			"sqs:SendMessage on ${" + idWithPrefix(t, sh, "AWS::SQS::Queue", "BillingDlq") + ".Arn}",
 		}},
 	}
 	for _, tc := range tests {
@@ -146,5 +159,57 @@ func TestRotationFunctionConfiguration(t *testing.T) {
 	key := resourceByID(t, sh.Stack, rotationKeyID(t, sh))
 	if key.Props["EnableKeyRotation"] != true {
 		t.Errorf("rotation secrets key: EnableKeyRotation %v", key.Props["EnableKeyRotation"])
+	}
+}
+
+// usagePaths are the GetUsage resources of dev's usage plans, sorted.
+func usagePaths(t *testing.T, sh *stacks.SharedStack) []string {
+	var out []string
+	for _, p := range envs["dev"].Config.Plans {
+		out = append(out, "arn:${AWS::Partition}:apigateway:${AWS::Region}::/usageplans/${"+logicalID(t, sh.Stack, sh.UsagePlans[p.Name])+"}/usage")
+	}
+	sort.Strings(out)
+	return out
+}
+
+func TestBillingExportsBucket(t *testing.T) {
+	for _, name := range sortedKeys(envs) {
+		t.Run(name, func(t *testing.T) {
+			// given the environment's exports bucket
+			sh := envs[name].Shared
+			id := idWithPrefix(t, sh, "AWS::S3::Bucket", "BillingExports")
+			b := resourceByID(t, sh.Stack, id).Props
+			// then it is encrypted, versioned and never public
+			got := []any{
+				get(b, "BucketEncryption", "ServerSideEncryptionConfiguration").([]any)[0].(map[string]any)["ServerSideEncryptionByDefault"].(map[string]any)["SSEAlgorithm"],
+				get(b, "VersioningConfiguration", "Status"),
+				b["PublicAccessBlockConfiguration"],
+			}
+			want := []any{"AES256", "Enabled", map[string]any{"BlockPublicAcls": true, "BlockPublicPolicy": true, "IgnorePublicAcls": true, "RestrictPublicBuckets": true}}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("bucket (-want +got):\n%s", diff)
+			}
+			// and its policy denies every request without TLS
+			found := false
+			for _, p := range resources(t, sh.Stack, "AWS::S3::BucketPolicy") {
+				if render(get(p.Props, "Bucket")) != "${"+id+"}" {
+					continue
+				}
+				for _, st := range get(p.Props, "PolicyDocument", "Statement").([]any) {
+					sm := st.(map[string]any)
+					if sm["Effect"] == "Deny" && render(get(sm, "Condition", "Bool", "aws:SecureTransport")) == "false" {
+						found = true
+					}
+				}
+			}
+			if !found {
+				t.Error("no TLS-only deny statement on the exports bucket")
+			}
+			// and the billing function is told where it is
+			fn := resourceByID(t, sh.Stack, idWithPrefix(t, sh, "AWS::Lambda::Function", "Billing")).Props
+			if got := render(get(fn, "Environment", "Variables", stacks.EnvBillingBucket)); got != "${"+id+"}" {
+				t.Errorf("%s = %s", stacks.EnvBillingBucket, got)
+			}
+		})
 	}
 }

@@ -579,6 +579,8 @@ func TestCustomerManagedKeyGrantsAreExplicit(t *testing.T) {
 		stacks.FnDeployment: "kms:Decrypt,kms:DescribeKey,kms:Encrypt,kms:GenerateDataKey on " + key,
 		stacks.FnKeyAdmin:   "kms:Decrypt,kms:DescribeKey,kms:Encrypt,kms:GenerateDataKey on " + key,
 		stacks.FnRotation:   "kms:Decrypt,kms:DescribeKey,kms:Encrypt,kms:GenerateDataKey on " + key,
+		stacks.FnUsage:      "kms:Decrypt,kms:DescribeKey,kms:Encrypt,kms:GenerateDataKey on " + key,
+		stacks.FnBilling:    "kms:Decrypt,kms:DescribeKey,kms:Encrypt,kms:GenerateDataKey on " + key,
 	} {
 		found := false
 		for _, s := range statementsOf(t, sh, role) {

@@ -308,8 +308,8 @@ func TestContinuationQueue(t *testing.T) {
 	})
 	t.Run("every queue is encrypted and refuses plain HTTP", func(t *testing.T) {
 		queues := resources(t, sh.Stack, "AWS::SQS::Queue")
-		if len(queues) != 4 {
-			t.Fatalf("got %d queues, want 4 (continuation + 3 DLQs)", len(queues))
+		if len(queues) != 4+len(stacks.JobFunctionNames) {
+			t.Fatalf("got %d queues, want %d (continuation + 3 DLQs + one DLQ per job)", len(queues), 4+len(stacks.JobFunctionNames))
 		}
 		tlsDenied := map[string]bool{}
 		for _, p := range resources(t, sh.Stack, "AWS::SQS::QueuePolicy") {

@@ -209,6 +209,8 @@ func TestKeyAdminFunctionGetsItsConfiguration(t *testing.T) {
 				"STAGEHAND_TABLE":    "${" + logicalID(t, sh.Stack, sh.Table) + "}",
 				"KEYADMIN_API_ID":    "${" + logicalID(t, sh.Stack, sh.KeyAdminAPI) + "}",
 				"KEYADMIN_API_STAGE": stacks.KeyAdminStage,
+				// secret pickup of rotated keys (jobs.go)
+				"STAGEHAND_ROTATION_KMS_KEY": "${" + rotationKeyID(t, sh) + ".Arn}",
 			}
 			if j := env.Config.KeyAdmin.JWT; j != nil {
 				want["KEYADMIN_JWT_API_ID"] = "${" + logicalID(t, sh.Stack, sh.KeyAdminJWTAPI) + "}"

@@ -54,7 +54,7 @@ const (
 )
 
 // functionNames are every function of the shared stack.
-var functionNames = []string{FnAuthorizer, FnDeployment, FnReconcile, FnKeyAdmin}
+var functionNames = append([]string{FnAuthorizer, FnDeployment, FnReconcile, FnKeyAdmin}, JobFunctionNames...)
 
 // ContinuationMaxConcurrency is the continuation queue's event source
 // mapping MaximumConcurrency (SQS allows 2 to 1000).
@@ -288,6 +288,7 @@ func NewSharedStack(scope constructs.Construct, id string, props *SharedStackPro
 	}
 	ss.newKeyAdmin(cfg, assets[FnKeyAdmin], tableKey)
 	ss.newAlarms(cfg)
+	ss.newJobs(cfg, assets, tableKey)
 	ss.newOutputs(cfg)
 	return ss, nil
 }

@@ -20,6 +20,7 @@ var commands = []func(*App) *cobra.Command{
 	newRegistryCommand,
 	newCutoverCommand, newE2ECommand,
 	newDeployCommand, newReconcileCommand,
+	newRotationCommand, newUsageCommand,
 }
 
 // NewRootCommand builds the stagehand command tree over app.

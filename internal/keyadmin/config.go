@@ -24,6 +24,10 @@ const (
 	EnvAPIID    = "KEYADMIN_API_ID"
 	EnvJWTAPIID = "KEYADMIN_JWT_API_ID"
 	EnvAPIStage = "KEYADMIN_API_STAGE"
+	// EnvRotationKMSKey, when set, enables secret pickup of automatically
+	// rotated keys (the KMS key the rotation job seals them under).
+	EnvRotationKMSKey = "STAGEHAND_ROTATION_KMS_KEY"
+	EnvKMSEndpoint    = "STAGEHAND_KMS_ENDPOINT"
 	// Endpoint overrides, for running the function against local servers.
 	EnvDynamoDBEndpoint   = "STAGEHAND_DYNAMODB_ENDPOINT"
 	EnvAPIGatewayEndpoint = "STAGEHAND_APIGATEWAY_ENDPOINT"
@@ -40,9 +44,12 @@ type Config struct {
 	Origin Origin
 	// JWT, when Issuer is set, enables bearer-token callers.
 	JWT JWTConfig
+	// RotationKMSKey enables POST /keys/{keyId}/secret (optional).
+	RotationKMSKey string
 	// Local endpoint overrides (empty in AWS).
 	DynamoDBEndpoint   string
 	APIGatewayEndpoint string
+	KMSEndpoint        string
 }
 
 // JWTConfig configures the optional JWT route.
@@ -67,8 +74,9 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	c := Config{
 		Env: getenv(EnvStage), Table: getenv(EnvTable),
 		DynamoDBEndpoint: getenv(EnvDynamoDBEndpoint), APIGatewayEndpoint: getenv(EnvAPIGatewayEndpoint),
-		JWT:    JWTConfig{Issuer: getenv(EnvJWTIssuer), JWKSURL: getenv(EnvJWTJWKSURL), Scope: getenv(EnvJWTScope)},
-		Origin: Origin{APIID: getenv(EnvAPIID), JWTAPIID: getenv(EnvJWTAPIID), Stage: getenv(EnvAPIStage)},
+		JWT:            JWTConfig{Issuer: getenv(EnvJWTIssuer), JWKSURL: getenv(EnvJWTJWKSURL), Scope: getenv(EnvJWTScope)},
+		Origin:         Origin{APIID: getenv(EnvAPIID), JWTAPIID: getenv(EnvJWTAPIID), Stage: getenv(EnvAPIStage)},
+		RotationKMSKey: getenv(EnvRotationKMSKey), KMSEndpoint: getenv(EnvKMSEndpoint),
 	}
 	for _, a := range strings.Split(getenv(EnvJWTAud), ",") {
 		if a = strings.TrimSpace(a); a != "" {

@@ -78,7 +78,18 @@ type Handler struct {
 	jwt        TokenVerifier
 	adminScope string
 	origin     Origin
+	pickups    SecretPickups
 }
+
+// SecretPickups hands out rotated keys' secrets once each
+// (rotation.Pickups).
+type SecretPickups interface {
+	Take(ctx context.Context, customerID, keyID string) (string, error)
+}
+
+// WithSecretPickups enables POST /keys/{keyId}/secret; without it every
+// pickup is 404.
+func WithSecretPickups(p SecretPickups) Option { return func(h *Handler) { h.pickups = p } }
 
 // Option configures a Handler.
 type Option func(*Handler)

@@ -110,7 +110,7 @@ func (r *recorder) add(op string, status int, body string) {
 	if status < 300 && op != "" {
 		r.covered[op] = true
 	}
-	if (op == "createKey" || op == "rotateKey") && status == http.StatusCreated {
+	if (op == "createKey" || op == "rotateKey" || op == "takeKeySecret") && status < 300 {
 		var b struct {
 			Secret string `json:"secret"`
 		}

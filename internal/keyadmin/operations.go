@@ -36,6 +36,7 @@ var implementations = map[string]func(*Handler, context.Context, *request) resul
 	"getKey":              (*Handler).getKey,
 	"updateKeyAccess":     (*Handler).updateKeyAccess,
 	"rotateKey":           (*Handler).rotateKey,
+	"takeKeySecret":       (*Handler).takeKeySecret,
 	"suspendKey":          keyStatus(registry.KeySuspended),
 	"resumeKey":           keyStatus(registry.KeyActive),
 	"revokeKey":           keyStatus(registry.KeyRevoked),
@@ -296,6 +297,23 @@ func (h *Handler) rotateKey(ctx context.Context, r *request) result {
 	now := h.clock.Now()
 	body := keyRotatedJSON{Key: keyOf(next, now), Previous: keyOf(old, now), Secret: secret.Plaintext}
 	return result{status: http.StatusCreated, body: body, etag: next.Version, location: "/keys/" + next.ID, replayed: replayed}
+}
+
+// takeKeySecret hands out an automatically rotated key's new secret once
+// (see package rotation).
+func (h *Handler) takeKeySecret(ctx context.Context, r *request) result {
+	k, err := h.store.GetKey(ctx, r.params["keyId"])
+	if err != nil {
+		return r.fail(err)
+	}
+	if h.pickups == nil {
+		return r.fail(fmt.Errorf("key %s: %w", k.ID, registry.ErrPickupNotFound))
+	}
+	secret, err := h.pickups.Take(ctx, k.CustomerID, k.ID)
+	if err != nil {
+		return r.fail(err)
+	}
+	return result{status: http.StatusOK, body: keyCreatedJSON{Key: keyOf(k, h.clock.Now()), Secret: secret}, etag: k.Version}
 }
 
 // keyStatus serves suspend, resume and revoke.

@@ -16,11 +16,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/apigateway"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
 
 	"github.com/stagehand-dev/stagehand/internal/auth/jwtverify"
 	"github.com/stagehand-dev/stagehand/internal/ddbclient"
 	"github.com/stagehand-dev/stagehand/internal/keyadmin"
 	"github.com/stagehand-dev/stagehand/internal/registry"
+	"github.com/stagehand-dev/stagehand/internal/rotation"
 	"github.com/stagehand-dev/stagehand/internal/service"
 )
 
@@ -53,6 +55,14 @@ func build(ctx context.Context, log *slog.Logger) (*keyadmin.Handler, error) {
 	store := registry.New(db, cfg.Table)
 	svc := service.New(store, service.NewAPIGatewayUsageKeys(apigw))
 	opts := []keyadmin.Option{keyadmin.WithLogger(log), keyadmin.WithOrigin(cfg.Origin)}
+	if cfg.RotationKMSKey != "" {
+		kmsc := kms.NewFromConfig(awsCfg, func(o *kms.Options) {
+			if cfg.KMSEndpoint != "" {
+				o.BaseEndpoint = aws.String(cfg.KMSEndpoint)
+			}
+		})
+		opts = append(opts, keyadmin.WithSecretPickups(rotation.NewPickups(store, rotation.NewEnvelope(kmsc, cfg.RotationKMSKey))))
+	}
 	if cfg.JWT.Enabled() {
 		// The authorizer's verifier: its background JWKS refresh lives as
 		// long as the execution environment.

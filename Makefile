@@ -1,6 +1,7 @@
 # stagehand — two commands on a fresh Debian machine:
 #   make synth   build the Lambdas and synthesize every stack (cdk-nag on), no AWS account needed
 #   make test    vet, format check, every test (DynamoDB Local and the API Gateway emulator included)
+#   make dev     the whole system locally (console, portal, OIDC issuer, blue/green data plane); make dev-deploy runs a deploy
 # Both install what they need first (Java 17 via apt when missing, npm ci, go mod download).
 
 SHELL        := /bin/bash
@@ -20,7 +21,7 @@ SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # (go.dev/issue/75804, fixed in Go 1.27).
 FUZZTIME     ?= 60000x
 
-.PHONY: all deps java shellcheck node go-deps lambdas cli synth synth-all test vet staticcheck fmt-check actionlint unit fuzz bench clean
+.PHONY: all deps java shellcheck node go-deps lambdas cli synth synth-all test vet staticcheck fmt-check actionlint unit fuzz bench clean dev dev-deploy
 
 all: synth
 
@@ -116,6 +117,15 @@ fuzz:
 ## bench: every benchmark with allocations
 bench:
 	go test -run='^$$' -bench=. -benchmem ./...
+
+## dev: DynamoDB Local, API Gateway emulator, blue/green data plane, authorizer,
+## console + portal and a local OpenID provider, seeded; Ctrl-C stops it all
+dev: java node go-deps
+	go run ./test/devstack/cmd/devstack
+
+## dev-deploy: a blue/green deploy against the running make dev
+dev-deploy:
+	go run ./test/devstack/cmd/devstack deploy
 
 clean:
 	rm -rf build bin cdk.out

@@ -15,7 +15,9 @@ import (
 // consoleRoutes are the operator console's pages and forms: every one
 // requires an operator session (s.authed(RoleOperator, ...)).
 func (s *Server) consoleRoutes(mux *http.ServeMux) {
-	op := func(h func(http.ResponseWriter, *http.Request, Session)) http.HandlerFunc { return s.authed(RoleOperator, h) }
+	op := func(h func(http.ResponseWriter, *http.Request, Session)) http.HandlerFunc {
+		return s.authed(RoleOperator, h)
+	}
 	mux.HandleFunc("GET /console/{$}", op(s.consoleHome))
 	mux.HandleFunc("POST /console/customers", op(s.consoleCreateCustomer))
 	mux.HandleFunc("GET /console/customers/{id}", op(s.consoleCustomer))

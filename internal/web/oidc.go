@@ -115,4 +115,6 @@ func stringList(v any) []string {
 	return nil
 }
 
-func hasGroup(id Identity, group string) bool { return group != "" && slices.Contains(id.Groups, group) }
+func hasGroup(id Identity, group string) bool {
+	return group != "" && slices.Contains(id.Groups, group)
+}

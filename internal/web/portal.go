@@ -20,7 +20,9 @@ const UsageDays = 14
 // requires a customer session, and the customer id comes only from that
 // (signed, encrypted) session, never from the request.
 func (s *Server) portalRoutes(mux *http.ServeMux) {
-	cu := func(h func(http.ResponseWriter, *http.Request, Session)) http.HandlerFunc { return s.authed(RoleCustomer, h) }
+	cu := func(h func(http.ResponseWriter, *http.Request, Session)) http.HandlerFunc {
+		return s.authed(RoleCustomer, h)
+	}
 	mux.HandleFunc("GET /portal/{$}", cu(s.portalHome))
 	mux.HandleFunc("POST /portal/keys", cu(s.portalCreateKey))
 	mux.HandleFunc("POST /portal/keys/{kid}/rotate", cu(s.portalRotateKey))

@@ -33,6 +33,7 @@ var ErrBadToken = errors.New("invalid ID token")
 // OIDC is an Authenticator over coreos/go-oidc (discovery, ID token
 // verification) and golang.org/x/oauth2 (code exchange, PKCE).
 type OIDC struct {
+	provider    *oidc.Provider
 	conf        oauth2.Config
 	verifier    *oidc.IDTokenVerifier
 	issuer      string
@@ -49,6 +50,7 @@ func NewOIDC(ctx context.Context, issuer, clientID, clientSecret, redirectURL, g
 		return nil, fmt.Errorf("discover OpenID provider %s: %w", issuer, err)
 	}
 	return &OIDC{
+		provider: p,
 		conf: oauth2.Config{ClientID: clientID, ClientSecret: clientSecret, Endpoint: p.Endpoint(),
 			RedirectURL: redirectURL, Scopes: []string{oidc.ScopeOpenID, "profile", "email"}},
 		verifier:    p.Verifier(&oidc.Config{ClientID: clientID}),
@@ -88,6 +90,13 @@ func (o *OIDC) Exchange(ctx context.Context, code, verifier, nonce string) (Iden
 		if v, ok := claims[k].(string); ok && v != "" {
 			id.Name = v
 			break
+		}
+	}
+	if id.Name == "" {
+		// Some issuers keep profile claims out of the ID token when an
+		// access token is issued; ask the userinfo endpoint for a name.
+		if ui, err := o.provider.UserInfo(ctx, oauth2.StaticTokenSource(tok)); err == nil && ui.Subject == idt.Subject {
+			id.Name = ui.Email
 		}
 	}
 	if id.Name == "" {

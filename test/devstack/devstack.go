@@ -73,7 +73,13 @@ var Logins = []Login{
 	{User: "operator@demo.local", Password: "operator-demo", Role: "operator"},
 	{User: "ann@acme.local", Password: "acme-demo", Role: "customer", Customer: "acme"},
 	{User: "gil@globex.local", Password: "globex-demo", Role: "customer", Customer: "globex"},
+	// Not bound to a customer: an operator binds it in the console (its
+	// subject is Subject(3)).
+	{User: "ivy@initech.local", Password: "initech-demo", Role: "customer"},
 }
+
+// Subject is the OpenID subject of Logins[i].
+func Subject(i int) string { return fmt.Sprintf("demo-%d", i+1) }
 
 // Options choose addresses ("127.0.0.1:0" picks a free port).
 type Options struct {
@@ -277,7 +283,7 @@ func (c continuer) Continue(_ context.Context, cn reconcile.Continuation, delay 
 func (s *Stack) startIssuer() error {
 	var users []oidcissuer.User
 	for i, l := range Logins {
-		u := oidcissuer.User{ID: fmt.Sprintf("demo-%d", i+1), Username: l.User, Password: l.Password, Name: l.User}
+		u := oidcissuer.User{ID: Subject(i), Username: l.User, Password: l.Password, Name: l.User}
 		if l.Role == "operator" {
 			u.Groups = []string{OperatorGroup}
 		}
@@ -368,7 +374,7 @@ func (s *Stack) seed(ctx context.Context) error {
 			return err
 		}
 		s.DemoKeys[l.Customer] = secret.Plaintext
-		if _, err := s.svc.PutBinding(ctx, registry.ClientBinding{Env: Env, Issuer: s.IssuerURL, Subject: fmt.Sprintf("demo-%d", i+1), CustomerID: l.Customer}, "devstack"); err != nil {
+		if _, err := s.svc.PutBinding(ctx, registry.ClientBinding{Env: Env, Issuer: s.IssuerURL, Subject: Subject(i), CustomerID: l.Customer}, "devstack"); err != nil {
 			return err
 		}
 	}

@@ -67,10 +67,13 @@ stagehand is running (environment %q, blue is live):
 
 demo logins:
 `, devstack.Env, s.PortalURL, s.IssuerURL, s.APIURL)
-	for _, l := range devstack.Logins {
+	for i, l := range devstack.Logins {
 		who := "operator"
-		if l.Customer != "" {
+		switch {
+		case l.Customer != "":
 			who = "customer " + l.Customer
+		case l.Role == "customer":
+			who = fmt.Sprintf("not bound yet: bind issuer %s subject %s to a customer in the console", s.IssuerURL, devstack.Subject(i))
 		}
 		fmt.Printf("  %-22s %-14s %s\n", l.User, l.Password, who)
 	}

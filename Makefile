@@ -21,7 +21,7 @@ SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # (go.dev/issue/75804, fixed in Go 1.27).
 FUZZTIME     ?= 60000x
 
-.PHONY: all deps java shellcheck node go-deps lambdas cli synth synth-all test vet staticcheck fmt-check actionlint unit fuzz bench clean dev dev-deploy
+.PHONY: all deps java chromium shellcheck node go-deps lambdas cli synth synth-all test vet staticcheck fmt-check actionlint unit fuzz bench clean dev dev-deploy
 
 all: synth
 
@@ -32,6 +32,14 @@ java:
 	@if ! command -v java >/dev/null 2>&1; then \
 	  echo "installing openjdk-17-jre-headless (DynamoDB Local needs Java)"; \
 	  $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openjdk-17-jre-headless; \
+	fi
+
+# The browser tests (test/browser) drive Debian's chromium; they fail under
+# CI=true without it.
+chromium:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+	  echo "installing chromium (the console and portal browser tests need it)"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; \
 	fi
 
 # actionlint runs shellcheck on every workflow `run:` script only when it is
@@ -74,7 +82,7 @@ synth-all: deps lambdas
 	@for e in dev staging prod; do npx --no-install cdk synth --quiet -c env=$$e -o cdk.out/$$e; done
 
 ## test: vet, gofmt, actionlint, all tests with -race against one DynamoDB Local, brief fuzzing
-test: deps vet staticcheck fmt-check actionlint unit fuzz
+test: deps chromium vet staticcheck fmt-check actionlint unit fuzz
 
 vet:
 	go vet ./...

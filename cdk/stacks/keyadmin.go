@@ -61,7 +61,7 @@ func (ss *SharedStack) newKeyAdmin(cfg *config.Config, asset string, tableKey aw
 	// Its queries name their index, so the grant names both indexes
 	// instead of index/*.
 	ss.grantTable(FnKeyAdmin, tableKey, dynamoKeyAdminActions, kmsReadWriteActions, []string{TableGSI1, TableGSI2})
-	ss.grantKeyAdminControlPlane(cfg)
+	ss.grantKeyAdminControlPlane(cfg, FnKeyAdmin)
 
 	ss.KeyAdminAPI = ss.newKeyAdminAPI(cfg, keyAdminAPISpec{
 		id:          "KeyAdminApi",
@@ -84,10 +84,11 @@ func (ss *SharedStack) newKeyAdmin(cfg *config.Config, asset string, tableKey aw
 	}
 }
 
-// grantKeyAdminControlPlane gives the key-admin function exactly the API
+// grantKeyAdminControlPlane gives the key-admin function (and the portal,
+// which calls the same internal/service operations) exactly the API
 // Gateway calls it makes, on this environment's usage plans.
-func (ss *SharedStack) grantKeyAdminControlPlane(cfg *config.Config) {
-	role := ss.Roles[FnKeyAdmin]
+func (ss *SharedStack) grantKeyAdminControlPlane(cfg *config.Config, name string) {
+	role := ss.Roles[name]
 	var wildcards []string
 	for _, c := range keyAdminControlPlane {
 		var resources []string

@@ -1,7 +1,7 @@
 package web
 
 import (
-	"encoding/base64"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -89,11 +89,17 @@ func SettingsFromEnv(getenv func(string) string) (Settings, error) {
 	return s, nil
 }
 
-// Secrets are the portal's secrets, one Secrets Manager secret as JSON.
+// Secrets are the portal's secrets, one Secrets Manager secret as JSON:
+// {"clientSecret": "...", "sessionKey": "..."}. The CDK app generates
+// sessionKey (a random string of at least 32 characters); clientSecret is
+// empty for a public client with PKCE (the Cognito app client), or the
+// external issuer's client secret.
 type Secrets struct {
 	ClientSecret string `json:"clientSecret"`
-	HashKey      []byte `json:"hashKey"`  // base64 in JSON, ≥ 32 bytes
-	BlockKey     []byte `json:"blockKey"` // base64 in JSON, 32 bytes
+	SessionKey   string `json:"sessionKey"`
+	// HashKey signs and BlockKey encrypts session cookies, both derived
+	// from SessionKey (SHA-256 with distinct labels).
+	HashKey, BlockKey []byte `json:"-"`
 }
 
 // ParseSecrets decodes and checks the secret's JSON; the error never
@@ -103,19 +109,18 @@ func ParseSecrets(raw string) (Secrets, error) {
 	if err := json.Unmarshal([]byte(raw), &s); err != nil {
 		return Secrets{}, fmt.Errorf("%w: the portal secret is not the expected JSON", ErrConfig)
 	}
-	if len(s.HashKey) < 32 || len(s.BlockKey) != 32 {
-		return Secrets{}, fmt.Errorf("%w: the portal secret needs hashKey (≥ 32 bytes) and blockKey (32 bytes), base64", ErrConfig)
+	if len(s.SessionKey) < 32 {
+		return Secrets{}, fmt.Errorf("%w: the portal secret's sessionKey must be at least 32 characters", ErrConfig)
 	}
+	h := sha256.Sum256([]byte("stagehand session signing\x00" + s.SessionKey))
+	b := sha256.Sum256([]byte("stagehand session encryption\x00" + s.SessionKey))
+	s.HashKey, s.BlockKey = h[:], b[:]
 	return s, nil
 }
 
-// NewSecretsJSON makes a fresh secret value (random keys) for clientSecret.
+// NewSecretsJSON makes a fresh secret value (a random session key) for
+// clientSecret.
 func NewSecretsJSON(clientSecret string) string {
-	b, _ := json.Marshal(Secrets{ClientSecret: clientSecret, HashKey: randomBytes(32), BlockKey: randomBytes(32)})
+	b, _ := json.Marshal(Secrets{ClientSecret: clientSecret, SessionKey: randomToken()})
 	return string(b)
-}
-
-func randomBytes(n int) []byte {
-	b, _ := base64.RawURLEncoding.DecodeString(randomToken())
-	return b[:n]
 }

@@ -48,10 +48,10 @@ func TestSettingsFromEnv(t *testing.T) {
 
 func TestParseSecrets(t *testing.T) {
 	s, err := ParseSecrets(NewSecretsJSON("shh"))
-	if err != nil || s.ClientSecret != "shh" || len(s.HashKey) != 32 || len(s.BlockKey) != 32 {
+	if err != nil || s.ClientSecret != "shh" || len(s.HashKey) != 32 || len(s.BlockKey) != 32 || string(s.HashKey) == string(s.BlockKey) {
 		t.Fatalf("round trip: %v", err)
 	}
-	for _, raw := range []string{"", "{", `{"clientSecret":"shh","hashKey":"c2hvcnQ=","blockKey":"c2hvcnQ="}`} {
+	for _, raw := range []string{"", "{", `{"clientSecret":"shh","sessionKey":"short"}`} {
 		if _, err := ParseSecrets(raw); !errors.Is(err, ErrConfig) || strings.Contains(err.Error(), "shh") {
 			t.Errorf("ParseSecrets(%q) err = %v", raw, err)
 		}

@@ -1,11 +1,15 @@
 package web
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/stagehand-dev/stagehand/internal/keys"
 	"github.com/stagehand-dev/stagehand/internal/registry"
@@ -42,26 +46,37 @@ type customerRow struct {
 func (s *Server) consoleHome(w http.ResponseWriter, r *http.Request, sess Session) {
 	ctx := r.Context()
 	st := s.svc.Store()
-	custs, err := st.ListCustomers(ctx, r.URL.Query().Get("next"), 50)
-	if err != nil {
+	var (
+		custs   registry.Page[registry.Customer]
+		pending []registry.PlanRequest
+		plans   []registry.Plan
+	)
+	// Independent reads run concurrently: page time is the slowest read,
+	// not their sum.
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() (err error) { custs, err = st.ListCustomers(gctx, r.URL.Query().Get("next"), 50); return err })
+	g.Go(func() (err error) { pending, err = st.ListPendingPlanRequests(gctx, s.cfg.Env, 50); return err })
+	g.Go(func() (err error) { plans, err = st.ListPlans(gctx, s.cfg.Env); return err })
+	if err := g.Wait(); err != nil {
 		s.fail(w, r, &sess, err)
 		return
 	}
-	rows := make([]customerRow, 0, len(custs.Items))
-	for _, c := range custs.Items {
-		row := customerRow{Customer: c}
-		if sub, err := st.GetSubscription(ctx, c.ID, s.cfg.Env); err == nil {
-			row.Plan = sub.Plan
-		}
-		rows = append(rows, row)
+	rows := make([]customerRow, len(custs.Items))
+	g, gctx = errgroup.WithContext(ctx)
+	g.SetLimit(8)
+	for i, c := range custs.Items {
+		rows[i] = customerRow{Customer: c}
+		g.Go(func() error {
+			sub, err := st.GetSubscription(gctx, c.ID, s.cfg.Env)
+			if err == nil {
+				rows[i].Plan = sub.Plan
+			} else if !errors.Is(err, registry.ErrNotFound) {
+				return err
+			}
+			return nil
+		})
 	}
-	pending, err := st.ListPendingPlanRequests(ctx, s.cfg.Env, 50)
-	if err != nil {
-		s.fail(w, r, &sess, err)
-		return
-	}
-	plans, err := st.ListPlans(ctx, s.cfg.Env)
-	if err != nil {
+	if err := g.Wait(); err != nil {
 		s.fail(w, r, &sess, err)
 		return
 	}
@@ -111,38 +126,33 @@ type newSecret struct {
 }
 
 func (s *Server) loadCustomer(r *http.Request, id string) (customerView, error) {
-	ctx := r.Context()
 	st := s.svc.Store()
 	v := customerView{Env: s.cfg.Env}
-	var err error
-	if v.Customer, err = st.GetCustomer(ctx, id); err != nil {
-		return v, err
-	}
-	if sub, err := st.GetSubscription(ctx, id, s.cfg.Env); err == nil {
-		v.Sub = &sub
-	}
-	if v.Plans, err = st.ListPlans(ctx, s.cfg.Env); err != nil {
-		return v, err
-	}
-	if v.Keys, err = s.customerKeys(r, id); err != nil {
-		return v, err
-	}
-	if v.Bindings, err = st.ListBindings(ctx, id); err != nil {
-		return v, err
-	}
-	audit, err := st.ListAudit(ctx, id, "", 20)
-	if err != nil {
-		return v, err
-	}
-	v.Audit = audit.Items
-	if v.Requests, err = st.ListPlanRequests(ctx, id, 10); err != nil {
-		return v, err
-	}
-	return v, nil
+	g, ctx := errgroup.WithContext(r.Context())
+	g.Go(func() (err error) { v.Customer, err = st.GetCustomer(ctx, id); return err })
+	g.Go(func() error {
+		sub, err := st.GetSubscription(ctx, id, s.cfg.Env)
+		if err == nil {
+			v.Sub = &sub
+		} else if !errors.Is(err, registry.ErrNotFound) {
+			return err
+		}
+		return nil
+	})
+	g.Go(func() (err error) { v.Plans, err = st.ListPlans(ctx, s.cfg.Env); return err })
+	g.Go(func() (err error) { v.Keys, err = s.customerKeys(ctx, id); return err })
+	g.Go(func() (err error) { v.Bindings, err = st.ListBindings(ctx, id); return err })
+	g.Go(func() error {
+		audit, err := st.ListAudit(ctx, id, "", 20)
+		v.Audit = audit.Items
+		return err
+	})
+	g.Go(func() (err error) { v.Requests, err = st.ListPlanRequests(ctx, id, 10); return err })
+	return v, g.Wait()
 }
 
-func (s *Server) customerKeys(r *http.Request, customerID string) ([]keyRow, error) {
-	page, err := s.svc.Store().ListKeysByCustomer(r.Context(), customerID, s.cfg.Env, "", 100)
+func (s *Server) customerKeys(ctx context.Context, customerID string) ([]keyRow, error) {
+	page, err := s.svc.Store().ListKeysByCustomer(ctx, customerID, s.cfg.Env, "", 100)
 	if err != nil {
 		return nil, err
 	}

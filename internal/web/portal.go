@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/go-analyze/charts"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/stagehand-dev/stagehand/internal/registry"
 	"github.com/stagehand-dev/stagehand/internal/service"
@@ -46,29 +47,21 @@ type portalView struct {
 }
 
 func (s *Server) loadPortal(r *http.Request, sess Session) (portalView, error) {
-	ctx := r.Context()
 	st := s.svc.Store()
 	v := portalView{Env: s.cfg.Env, Grace: s.cfg.RotateGrace.String()}
-	var err error
-	if v.Customer, err = st.GetCustomer(ctx, sess.CustomerID); err != nil {
-		return v, err
-	}
-	if v.Sub, err = st.GetSubscription(ctx, sess.CustomerID, s.cfg.Env); err != nil {
-		return v, err
-	}
-	if v.Plans, err = st.ListPlans(ctx, s.cfg.Env); err != nil {
+	g, ctx := errgroup.WithContext(r.Context())
+	g.Go(func() (err error) { v.Customer, err = st.GetCustomer(ctx, sess.CustomerID); return err })
+	g.Go(func() (err error) { v.Sub, err = st.GetSubscription(ctx, sess.CustomerID, s.cfg.Env); return err })
+	g.Go(func() (err error) { v.Plans, err = st.ListPlans(ctx, s.cfg.Env); return err })
+	g.Go(func() (err error) { v.Keys, err = s.customerKeys(ctx, sess.CustomerID); return err })
+	g.Go(func() (err error) { v.Requests, err = st.ListPlanRequests(ctx, sess.CustomerID, 10); return err })
+	if err := g.Wait(); err != nil {
 		return v, err
 	}
 	for _, p := range v.Plans {
 		if p.Name == v.Sub.Plan {
 			v.Plan = p
 		}
-	}
-	if v.Keys, err = s.customerKeys(r, sess.CustomerID); err != nil {
-		return v, err
-	}
-	if v.Requests, err = st.ListPlanRequests(ctx, sess.CustomerID, 10); err != nil {
-		return v, err
 	}
 	return v, nil
 }

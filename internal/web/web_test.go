@@ -89,7 +89,7 @@ type fixture struct {
 	keys   map[string]registry.Key // customer id -> its key
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	client, table := ddbtest.NewTable(t)
@@ -142,7 +142,7 @@ func newFixture(t *testing.T) *fixture {
 }
 
 // session mints the cookie a successful sign-in would set.
-func (f *fixture) session(t *testing.T, s Session) *http.Cookie {
+func (f *fixture) session(t testing.TB, s Session) *http.Cookie {
 	t.Helper()
 	s.CSRF, s.Expires = "csrf-"+s.Subject, time.Now().Add(time.Hour).Unix()
 	v, err := f.srv.cookies.codec.Encode(sessionCookie, s)

@@ -25,6 +25,7 @@ func (s *Server) consoleRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /console/{$}", op(s.consoleHome))
 	mux.HandleFunc("POST /console/customers", op(s.consoleCreateCustomer))
 	mux.HandleFunc("GET /console/customers/{id}", op(s.consoleCustomer))
+	mux.HandleFunc("GET /console/customers/{id}/usage.svg", op(s.consoleUsageChart))
 	mux.HandleFunc("POST /console/customers/{id}/status", op(s.consoleCustomerStatus))
 	mux.HandleFunc("POST /console/customers/{id}/plan", op(s.consoleChangePlan))
 	mux.HandleFunc("POST /console/customers/{id}/keys", op(s.consoleIssueKey))
@@ -171,6 +172,12 @@ func (s *Server) consoleCustomer(w http.ResponseWriter, r *http.Request, sess Se
 		return
 	}
 	s.render(w, r, http.StatusOK, "console_customer", &sess, v)
+}
+
+// consoleUsageChart is a customer's usage against quota (the portal's
+// chart, for the operator).
+func (s *Server) consoleUsageChart(w http.ResponseWriter, r *http.Request, sess Session) {
+	s.writeUsageChart(w, r, &sess, r.PathValue("id"))
 }
 
 func (s *Server) back(w http.ResponseWriter, r *http.Request, done string) {

@@ -124,9 +124,9 @@ type usageView struct {
 	Total  int64
 }
 
-func (s *Server) usageReport(r *http.Request, sess Session) (usageView, error) {
+func (s *Server) usageReport(r *http.Request, customerID string) (usageView, error) {
 	end := s.clock.Now().UTC()
-	rep, err := s.usage.Usage(r.Context(), sess.CustomerID, s.cfg.Env, end.AddDate(0, 0, -(UsageDays-1)), end)
+	rep, err := s.usage.Usage(r.Context(), customerID, s.cfg.Env, end.AddDate(0, 0, -(UsageDays-1)), end)
 	if err != nil {
 		return usageView{}, err
 	}
@@ -143,7 +143,7 @@ func (s *Server) usageReport(r *http.Request, sess Session) (usageView, error) {
 }
 
 func (s *Server) portalUsage(w http.ResponseWriter, r *http.Request, sess Session) {
-	v, err := s.usageReport(r, sess)
+	v, err := s.usageReport(r, sess.CustomerID)
 	if err != nil {
 		s.fail(w, r, &sess, err)
 		return
@@ -158,14 +158,18 @@ const chartCSP = "default-src 'none'; style-src 'unsafe-inline'"
 // portalUsageChart renders requests per day against the daily quota as an
 // SVG bar chart (go-analyze/charts), served as an image.
 func (s *Server) portalUsageChart(w http.ResponseWriter, r *http.Request, sess Session) {
-	v, err := s.usageReport(r, sess)
+	s.writeUsageChart(w, r, &sess, sess.CustomerID)
+}
+
+func (s *Server) writeUsageChart(w http.ResponseWriter, r *http.Request, sess *Session, customerID string) {
+	v, err := s.usageReport(r, customerID)
 	if err != nil {
-		s.fail(w, r, &sess, err)
+		s.fail(w, r, sess, err)
 		return
 	}
 	svg, err := usageChart(v)
 	if err != nil {
-		s.fail(w, r, &sess, err)
+		s.fail(w, r, sess, err)
 		return
 	}
 	w.Header().Set("Content-Type", "image/svg+xml")

@@ -221,6 +221,7 @@ func TestPortalIsolation(t *testing.T) {
 		{"revoke another customer's key", "POST", "/portal/keys/" + acmeKey + "/revoke", form("csrf-user-globex")},
 		{"console home", "GET", "/console/", nil},
 		{"console customer page", "GET", "/console/customers/acme", nil},
+		{"console usage chart", "GET", "/console/customers/acme/usage.svg", nil},
 		{"console audit", "GET", "/console/audit?subject=acme", nil},
 		{"console plans", "GET", "/console/plans", nil},
 		{"console deployments", "GET", "/console/deployments", nil},
@@ -554,7 +555,11 @@ func TestSecurityHeadersAndPageWeight(t *testing.T) {
 		}
 		t.Logf("%s: %d bytes HTML + %d CSS/JS", p.path, len(body), static)
 	}
-	res, body := f.do(t, "GET", "/portal/usage.svg", f.session(t, acme), nil)
+	res, body := f.do(t, "GET", "/console/customers/acme/usage.svg", f.session(t, operator), nil)
+	if res.StatusCode != http.StatusOK || !strings.Contains(body, "<svg") {
+		t.Errorf("console usage chart: %d", res.StatusCode)
+	}
+	res, body = f.do(t, "GET", "/portal/usage.svg", f.session(t, acme), nil)
 	if res.StatusCode != http.StatusOK || res.Header.Get("Content-Type") != "image/svg+xml" || !strings.Contains(body, "<svg") {
 		t.Errorf("usage chart: %d %s", res.StatusCode, res.Header.Get("Content-Type"))
 	}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"time"
 
 	"github.com/go-analyze/charts"
 	"golang.org/x/sync/errgroup"
@@ -220,5 +219,5 @@ func (s *Server) portalDocs(w http.ResponseWriter, r *http.Request, sess Session
 			break
 		}
 	}
-	s.render(w, r, http.StatusOK, "portal_docs", &sess, map[string]any{"Docs": s.docs, "KeyHint": prefix, "Now": time.Now})
+	s.render(w, r, http.StatusOK, "portal_docs", &sess, map[string]any{"Docs": s.docs, "KeyHint": prefix})
 }

@@ -1,6 +1,7 @@
 # stagehand — two commands on a fresh Debian machine:
 #   make synth   build the Lambdas and synthesize every stack (cdk-nag on), no AWS account needed
 #   make test    vet, format check, every test (DynamoDB Local and the API Gateway emulator included)
+#   make dev     the whole system locally (console, portal, OIDC issuer, blue/green data plane); make dev-deploy runs a deploy
 # Both install what they need first (npm ci, go mod download; make test also Java 17 and
 # shellcheck via apt when missing: synth needs neither).
 
@@ -21,7 +22,7 @@ SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # (go.dev/issue/75804, fixed in Go 1.27).
 FUZZTIME     ?= 60000x
 
-.PHONY: all deps java shellcheck node go-deps lambdas cli synth synth-all test vet staticcheck fmt-check actionlint unit fuzz bench clean
+.PHONY: all deps java chromium shellcheck node go-deps lambdas cli synth synth-all test vet staticcheck fmt-check actionlint unit fuzz bench clean dev dev-deploy
 
 all: synth
 
@@ -32,6 +33,14 @@ java:
 	@if ! command -v java >/dev/null 2>&1; then \
 	  echo "installing openjdk-17-jre-headless (DynamoDB Local needs Java)"; \
 	  $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openjdk-17-jre-headless; \
+	fi
+
+# The browser tests (test/browser) drive Debian's chromium; they fail under
+# CI=true without it.
+chromium:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+	  echo "installing chromium (the console and portal browser tests need it)"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; \
 	fi
 
 # actionlint runs shellcheck on every workflow `run:` script only when it is
@@ -83,7 +92,7 @@ synth-all: node go-deps lambdas
 	@for e in dev staging prod; do npx --no-install cdk synth --quiet -c env=$$e -o cdk.out/$$e; done
 
 ## test: vet, gofmt, actionlint, all tests with -race against one DynamoDB Local, brief fuzzing
-test: deps vet staticcheck fmt-check actionlint unit fuzz
+test: deps chromium vet staticcheck fmt-check actionlint unit fuzz
 
 vet:
 	go vet ./...
@@ -126,6 +135,15 @@ fuzz:
 ## bench: every benchmark with allocations
 bench:
 	go test -run='^$$' -bench=. -benchmem ./...
+
+## dev: DynamoDB Local, API Gateway emulator, blue/green data plane, authorizer,
+## console + portal and a local OpenID provider, seeded; Ctrl-C stops it all
+dev: java node go-deps
+	go run ./test/devstack/cmd/devstack
+
+## dev-deploy: a blue/green deploy against the running make dev
+dev-deploy:
+	go run ./test/devstack/cmd/devstack deploy
 
 clean:
 	rm -rf build bin cdk.out

@@ -100,7 +100,10 @@ type Config struct {
 	API                    API     `json:"api"`
 	// KeyAdmin configures the key administration API of the shared stack.
 	KeyAdmin KeyAdmin `json:"keyAdmin"`
-	Alarms   Alarms   `json:"alarms"`
+	// Portal, when set, adds the operator console and customer portal
+	// (lambdas/portal) to the shared stack; see portal.go.
+	Portal *Portal `json:"portal,omitempty"`
+	Alarms Alarms  `json:"alarms"`
 	// Authorizer is passed verbatim (compacted) to the authorizer function
 	// as AUTHORIZER_CONFIG. Its fields are owned by the authorizer
 	// (internal/auth.Settings); validation runs the authorizer's own parser
@@ -466,6 +469,7 @@ func (c *Config) Validate() error {
 	c.validateLambdas(v)
 	c.validateAPI(v)
 	c.validateKeyAdmin(v)
+	c.validatePortal(v)
 	c.validateAuthorizer(v)
 	c.validateAuthorizerCacheKey(v)
 	if c.Alarms.AuthorizerP99LatencyMs < 1 || c.Alarms.AuthorizerP99LatencyMs > 30000 {

@@ -293,7 +293,15 @@ func TestDomainStackLeavesTheBasePathMappingToCutover(t *testing.T) {
 			}
 			for _, st := range env.Stacks() {
 				for _, typ := range []string{"AWS::ApiGateway::BasePathMapping", "AWS::ApiGatewayV2::ApiMapping"} {
-					if n := len(resources(t, st, typ)); n != 0 {
+					n := 0
+					for _, r := range resources(t, st, typ) {
+						// The console/portal's own domain maps to its own API
+						// (CloudFormation owns that one; it never cuts over).
+						if !strings.HasPrefix(r.ID, "PortalApi") {
+							n++
+						}
+					}
+					if n != 0 {
 						t.Errorf("%s declares %d %s; stagehand cutover owns the mapping", *st.StackName(), n, typ)
 					}
 				}

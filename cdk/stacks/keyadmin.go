@@ -49,7 +49,7 @@ func (ss *SharedStack) newKeyAdmin(cfg *config.Config, asset string, tableKey aw
 	// Its queries name their index, so the grant names both indexes
 	// instead of index/*.
 	ss.grantTable(FnKeyAdmin, tableKey, dynamoKeyAdminActions, kmsReadWriteActions, []string{TableGSI1, TableGSI2})
-	ss.grantKeyAdminControlPlane(cfg)
+	ss.grantKeyAdminControlPlane(cfg, FnKeyAdmin)
 
 	ss.KeyAdminAPI = ss.newKeyAdminAPI(cfg, keyAdminAPISpec{
 		id:          "KeyAdminApi",
@@ -82,11 +82,12 @@ func (ss *SharedStack) newKeyAdmin(cfg *config.Config, asset string, tableKey aw
 	}
 }
 
-// grantKeyAdminControlPlane gives the key-admin function exactly the API
+// grantKeyAdminControlPlane gives the key-admin function (and the portal,
+// which calls the same internal/service operations) exactly the API
 // Gateway calls it makes (derived from internal/service's interfaces and
 // service.KeyGrants), on this environment's keys and usage plans.
-func (ss *SharedStack) grantKeyAdminControlPlane(cfg *config.Config) {
-	role := ss.Roles[FnKeyAdmin]
+func (ss *SharedStack) grantKeyAdminControlPlane(cfg *config.Config, name string) {
+	role := ss.Roles[name]
 	var ops [][]iamgrant.Op
 	for _, iface := range []reflect.Type{reflect.TypeFor[service.APIGatewayKeysAPI](), reflect.TypeFor[service.GetUsageAPI]()} {
 		o, err := service.KeyGrants.For(iface)

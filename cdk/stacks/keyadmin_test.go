@@ -68,7 +68,13 @@ func TestKeyAdminMethodsAreIAMAuthorizedLambdaProxies(t *testing.T) {
 				}
 			}
 			// and no other method of the shared stack escapes these checks
-			if all := len(resources(t, sh.Stack, "AWS::ApiGateway::Method")); all != seen {
+			all := 0
+			for _, m := range resources(t, sh.Stack, "AWS::ApiGateway::Method") {
+				if !strings.HasPrefix(m.ID, "PortalApi") { // checked by TestPortalStack
+					all++
+				}
+			}
+			if all != seen {
 				t.Errorf("shared stack has %d methods, the key-admin APIs %d", all, seen)
 			}
 		})

@@ -63,7 +63,7 @@ func runTests(m *testing.M) int {
 		defer jsii.Close()
 	}
 	lambdaRoot = filepath.Join(tmpRoot, "lambda")
-	for _, name := range append([]string{stacks.FnAuthorizer, stacks.FnDeployment, stacks.FnReconcile, stacks.FnKeyAdmin}, stacks.JobFunctionNames...) {
+	for _, name := range append([]string{stacks.FnAuthorizer, stacks.FnDeployment, stacks.FnReconcile, stacks.FnKeyAdmin, stacks.FnPortal}, stacks.JobFunctionNames...) {
 		dir := filepath.Join(lambdaRoot, name)
 		err := os.MkdirAll(dir, 0o755)
 		if err == nil {

@@ -119,9 +119,11 @@ type SharedStack struct {
 	// KeyAdmin serves the key administration API: KeyAdminAPI (every
 	// method AWS_IAM) and, with keyAdmin.jwt, KeyAdminJWTAPI (nil
 	// otherwise).
-	KeyAdmin          awslambda.Function
-	KeyAdminAPI       awsapigateway.RestApi
-	KeyAdminJWTAPI    awsapigateway.RestApi
+	KeyAdmin       awslambda.Function
+	KeyAdminAPI    awsapigateway.RestApi
+	KeyAdminJWTAPI awsapigateway.RestApi
+	// Portal is the console and portal (nil without config portal).
+	Portal            *Portal
 	ContinuationQueue awssqs.Queue
 	ContinuationDLQ   awssqs.Queue
 	DeploymentDLQ     awssqs.Queue
@@ -287,6 +289,9 @@ func NewSharedStack(scope constructs.Construct, id string, props *SharedStackPro
 		ss.apiGatewayAccount = newAPIGatewayAccount(stack)
 	}
 	ss.newKeyAdmin(cfg, assets[FnKeyAdmin], tableKey)
+	if err := ss.newPortal(cfg, tableKey); err != nil {
+		return nil, err
+	}
 	ss.newAlarms(cfg)
 	ss.newJobs(cfg, assets, tableKey)
 	ss.newOutputs(cfg)

@@ -22,7 +22,7 @@ SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # (go.dev/issue/75804, fixed in Go 1.27).
 FUZZTIME     ?= 60000x
 
-.PHONY: all deps java chromium shellcheck node go-deps lambdas cli synth synth-all test vet staticcheck fmt-check actionlint unit fuzz bench clean dev dev-deploy
+.PHONY: all deps java chromium shellcheck node go-deps lambdas cli synth synth-all test vet staticcheck fmt-check actionlint unit fuzz bench scale clean dev dev-deploy
 
 all: synth
 
@@ -144,6 +144,15 @@ dev: java node go-deps
 ## dev-deploy: a blue/green deploy against the running make dev
 dev-deploy:
 	go run ./test/devstack/cmd/devstack deploy
+
+## scale: the scale model on the full population; rewrites docs/scale.md's
+## tables and docs/img/scale-*.svg with CPU figures from this run's
+## authorizer benchmarks (under a minute on 2 cores)
+SCALE_BENCH := ^Benchmark(AuthorizeAPIKeyCached|AuthorizeJWTCached|AuthorizeJWTRS256|RSAVerifyFloor)$$
+scale:
+	@mkdir -p build
+	go test -run='^$$' -bench='$(SCALE_BENCH)' -benchmem -count=3 -benchtime=0.5s ./internal/auth | tee build/authbench.txt
+	go run ./test/scalesim -bench build/authbench.txt -doc docs/scale.md -img docs/img
 
 clean:
 	rm -rf build bin cdk.out

@@ -599,8 +599,9 @@ func (c *Config) validatePlans(v *validator) {
 			v.add(path+".name", "duplicate tier %q", p.Name)
 		}
 		seen[p.Name] = true
-		if err := registry.ValidateMethodThrottles(p.RegistryPlan(c.Env).MethodThrottles); err != nil {
-			v.add(path+".methodThrottles", "%v", err)
+		var fe *registry.PlanFieldError
+		if err := registry.ValidateMethodThrottles(p.RegistryPlan(c.Env).MethodThrottles); errors.As(err, &fe) {
+			v.add(path+"."+fe.Field, "%s", fe.Reason)
 		}
 	}
 }

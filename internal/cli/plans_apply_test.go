@@ -46,10 +46,11 @@ func TestPlansApply(t *testing.T) {
 	if !strings.Contains(out, "basic") || !strings.Contains(out, "created") {
 		t.Errorf("apply output:\n%s", out)
 	}
-	var listed []registry.Plan
-	if err := json.Unmarshal([]byte(mustRun(t, table, "--env", "dev", "-o", "json", "plans", "list")), &listed); err != nil {
+	var page struct{ Items []registry.Plan }
+	if err := json.Unmarshal([]byte(mustRun(t, table, "--env", "dev", "-o", "json", "plans", "list")), &page); err != nil {
 		t.Fatal(err)
 	}
+	listed := page.Items
 	if len(listed) != 2 || listed[0].Name != "basic" || listed[0].MethodThrottles["/pets/GET"] != (registry.MethodThrottle{RateLimit: 5, BurstLimit: 10}) {
 		t.Errorf("plans after apply: %+v", listed)
 	}

@@ -342,17 +342,16 @@ func (s *Stack) startDataPlane() error {
 	return err
 }
 
-// seed: the shared stack's tagged usage plans (discovered by reconcile),
-// demo customers with keys, and portal logins bound to them.
+// seed: the environment's plans in the registry (the registry owns the
+// usage plans: reconcile creates them in API Gateway), demo customers with
+// keys, and portal logins bound to them.
 func (s *Stack) seed(ctx context.Context) error {
-	for tier, p := range map[string]apigw.SeedPlan{
-		"basic": {Throttle: &apigw.Throttle{RateLimit: 20, BurstLimit: 40}, Quota: &apigw.Quota{Limit: 5000, Period: "DAY"}},
-		"pro":   {Throttle: &apigw.Throttle{RateLimit: 200, BurstLimit: 400}, Quota: &apigw.Quota{Limit: 100000, Period: "DAY"}},
+	for _, plan := range [][]string{
+		{"basic", "--rate", "20", "--burst", "40", "--quota", "5000", "--quota-period", "DAY"},
+		{"pro", "--rate", "200", "--burst", "400", "--quota", "100000", "--quota-period", "DAY"},
 	} {
-		p.Name = "stagehand-" + Env + "-" + tier
-		p.Tags = map[string]string{"stagehand:env": Env, "stagehand:plan": tier}
-		if _, err := s.emu.SeedUsagePlan(p); err != nil {
-			return fmt.Errorf("seed usage plan %s: %w", tier, err)
+		if _, err := s.stagehand(ctx, append([]string{"plans", "put"}, plan...)...); err != nil {
+			return err
 		}
 	}
 	if _, err := s.stagehand(ctx, "reconcile"); err != nil {

@@ -221,6 +221,15 @@ func (s *Store) SetKeyExpiry(ctx context.Context, id string, at time.Time, actor
 // the future; expiring a key now is SetKeyStatus(id, KeyExpired). Without
 // an expected version, a concurrent change is re-read and the rules
 // checked again.
+//
+// A rotated key (RotatedTo set) lives on only for its grace period: its
+// expiry may be brought forward but never pushed back, or an extension
+// racing a rotation (or made after it) would keep a replaced secret alive
+// past the grace end the rotation set. Such a request is
+// ErrInvalidTransition. The write's condition enforces the same
+// (attribute_not_exists(rotatedTo) OR expiresAt >= the new expiry), so the
+// rule holds even against a rotation that lands between the read and the
+// write.
 func (s *Store) SetKeyExpiryIf(ctx context.Context, id string, ifVersion int64, at time.Time, actor string) (Key, error) {
 	if !at.After(s.now()) {
 		return Key{}, fmt.Errorf("expiresAt %s is not in the future", at.UTC().Format(time.RFC3339))
@@ -239,6 +248,10 @@ func (s *Store) SetKeyExpiryIf(ctx context.Context, id string, ifVersion int64, 
 		if !slices.Contains([]KeyStatus{KeyActive, KeySuspended}, k.EffectiveStatus(now)) {
 			return Key{}, fmt.Errorf("key %s is %s: %w", id, k.EffectiveStatus(now), ErrInvalidTransition)
 		}
+		if k.RotatedTo != "" && (k.ExpiresAt == nil || at.After(*k.ExpiresAt)) {
+			return Key{}, fmt.Errorf("key %s was rotated to %s and expires at %s, the end of its grace period; its expiry can be brought forward, never pushed back (set the successor's instead): %w",
+				id, k.RotatedTo, expiryString(k.ExpiresAt), ErrInvalidTransition)
+		}
 		audit, err := s.auditPut(AuditEntry{Subject: k.CustomerID, At: now, Actor: actor, Action: "key.set-expiry", Target: id,
 			Details: map[string]string{"expiresAt": at.Format(time.RFC3339)}})
 		if err != nil {
@@ -246,6 +259,7 @@ func (s *Store) SetKeyExpiryIf(ctx context.Context, id string, ifVersion int64, 
 		}
 		err = s.transact(ctx, []types.TransactWriteItem{
 			s.versionedUpdate(keyKey(id), k.Version, now, change{set: "expiresAt = :at",
+				cond:   "(attribute_not_exists(rotatedTo) OR expiresAt >= :at)",
 				values: map[string]types.AttributeValue{":at": avExpiry(at)}}),
 			audit,
 		}, g.onLost(0, nil))
@@ -404,6 +418,14 @@ func (s *Store) UpdateKeyAccess(ctx context.Context, id string, version int64, s
 // from the stored value) holds for it; the version condition still guards
 // that write.
 const expiryLayout = "2006-01-02T15:04:05.000000000Z"
+
+// expiryString is an expiry for a message: RFC 3339, or "never".
+func expiryString(t *time.Time) string {
+	if t == nil {
+		return "never"
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}
 
 // avExpiry encodes a key's expiry in expiryLayout.
 func avExpiry(t time.Time) types.AttributeValue {

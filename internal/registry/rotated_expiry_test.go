@@ -1,0 +1,165 @@
+package registry_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/stagehand-dev/stagehand/internal/clock"
+	"github.com/stagehand-dev/stagehand/internal/registry"
+	"github.com/stagehand-dev/stagehand/internal/testutil/ddbtest"
+)
+
+// beforeTx is a DynamoDB client that, once armed, runs a hook just before
+// the store's next transaction: another operator's change landing between
+// the store's read and its write, made deterministic. It counts the
+// transactions attempted.
+type beforeTx struct {
+	*dynamodb.Client
+	mu   sync.Mutex
+	hook func()
+	txs  int
+}
+
+func (c *beforeTx) arm(hook func()) {
+	c.mu.Lock()
+	c.hook, c.txs = hook, 0
+	c.mu.Unlock()
+}
+
+func (c *beforeTx) TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, optFns ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
+	c.mu.Lock()
+	hook := c.hook
+	c.hook = nil
+	c.txs++
+	c.mu.Unlock()
+	if hook != nil {
+		hook()
+	}
+	return c.Client.TransactWriteItems(ctx, in, optFns...)
+}
+
+// rotatedStore returns a store whose client is a beforeTx, another store
+// on the same table without it (the other operator), and key "key_old"
+// of customer c1.
+func rotatedStore(t *testing.T) (s, other *registry.Store, db *beforeTx, clk *clock.Virtual) {
+	t.Helper()
+	client, table := ddbtest.NewTable(t)
+	clk = clock.NewVirtual(t0)
+	db = &beforeTx{Client: client}
+	s = registry.New(db, table, registry.WithClock(clk))
+	other = registry.New(client, table, registry.WithClock(clk))
+	seed(t, other)
+	if _, err := other.CreateKey(context.Background(), newKey("key_old", "c1"), "op"); err != nil {
+		t.Fatal(err)
+	}
+	return s, other, db, clk
+}
+
+// A rotated key lives on only for its grace period: its expiry can be
+// brought forward, never pushed past the grace end.
+func TestRotatedKeyExpiryOnlyComesForward(t *testing.T) {
+	graceEnd := t0.Add(time.Hour)
+	tests := []struct {
+		name    string
+		at      time.Time
+		wantErr error
+		want    time.Time // the stored expiry after
+	}{
+		{name: "extend by 30 days", at: t0.Add(30 * 24 * time.Hour), wantErr: registry.ErrInvalidTransition, want: graceEnd},
+		{name: "extend by a nanosecond", at: graceEnd.Add(time.Nanosecond), wantErr: registry.ErrInvalidTransition, want: graceEnd},
+		{name: "the grace end itself", at: graceEnd, want: graceEnd},
+		{name: "shorten", at: t0.Add(30 * time.Minute), want: t0.Add(30 * time.Minute)},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s, _, _, _ := rotatedStore(t)
+			ctx := context.Background()
+			if _, _, err := s.RotateKey(ctx, "key_old", registry.Key{ID: "key_next", Hash: "h"}, graceEnd, "rotator"); err != nil {
+				t.Fatal(err)
+			}
+			_, err := s.SetKeyExpiry(ctx, "key_old", tc.at, "operator")
+			if !errors.Is(err, tc.wantErr) || (tc.wantErr == nil) != (err == nil) {
+				t.Fatalf("set expiry: err %v, want %v", err, tc.wantErr)
+			}
+			k, err := s.GetKey(ctx, "key_old")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tc.want, k.ExpiresAt.UTC()); diff != "" {
+				t.Errorf("stored expiry (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// An operator's "extend to +90 days" whose read of the key comes before a
+// rotation and whose write comes after it loses: the write fails, the
+// retry re-reads the rotated key and refuses, and the old key still ends
+// at the rotation's grace end.
+func TestExpiryExtensionLosesToARacingRotation(t *testing.T) {
+	graceEnd := t0.Add(time.Hour)
+	tests := []struct {
+		name string
+		// race lands between the extension's read and its write.
+		race func(t *testing.T, other *registry.Store, client *dynamodb.Client, table string)
+	}{
+		{
+			name: "a rotation",
+			race: func(t *testing.T, other *registry.Store, _ *dynamodb.Client, _ string) {
+				if _, _, err := other.RotateKey(context.Background(), "key_old", registry.Key{ID: "key_next", Hash: "h"}, graceEnd, "rotator"); err != nil {
+					t.Errorf("rotate: %v", err)
+				}
+			},
+		},
+		{
+			// The version cannot tell: only the write's own condition
+			// stands between the extension and the rotated key.
+			name: "a rotation that leaves the version as it was",
+			race: func(t *testing.T, _ *registry.Store, client *dynamodb.Client, table string) {
+				if _, err := client.UpdateItem(context.Background(), &dynamodb.UpdateItemInput{
+					TableName: aws.String(table),
+					Key: map[string]types.AttributeValue{
+						registry.AttrPK: &types.AttributeValueMemberS{Value: "KEY#key_old"},
+						registry.AttrSK: &types.AttributeValueMemberS{Value: "KEY"},
+					},
+					UpdateExpression: aws.String("SET expiresAt = :exp, rotatedTo = :to"),
+					ExpressionAttributeValues: map[string]types.AttributeValue{
+						":exp": &types.AttributeValueMemberS{Value: "2026-11-21T13:00:00.000000000Z"},
+						":to":  &types.AttributeValueMemberS{Value: "key_next"},
+					},
+				}); err != nil {
+					t.Errorf("rotate in place: %v", err)
+				}
+			},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s, other, db, _ := rotatedStore(t)
+			ctx := context.Background()
+			db.arm(func() { tc.race(t, other, db.Client, s.Table()) })
+
+			_, err := s.SetKeyExpiry(ctx, "key_old", t0.Add(90*24*time.Hour), "operator")
+			if !errors.Is(err, registry.ErrInvalidTransition) {
+				t.Errorf("extension: err %v, want ErrInvalidTransition", err)
+			}
+			k, err := s.GetKey(ctx, "key_old")
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := []any{k.ExpiresAt.UTC(), k.RotatedTo, db.txs}
+			want := []any{graceEnd, "key_next", 1}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("stored expiry, rotatedTo, extension transactions attempted (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

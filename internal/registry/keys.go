@@ -289,9 +289,12 @@ func (s *Store) RotateKey(ctx context.Context, oldID string, successor Key, grac
 // write is conditioned on, and the write's condition itself refuses to
 // raise a stored expiry (expiresAt >= the new one, compared as fixed-width
 // UTC strings, see avExpiry). The successor takes its customer,
-// environment, name, scopes and allowlist from that same read, so a
-// concurrent access change is never undone on the successor. Without an
-// expected version, a lost race is re-read and judged again.
+// environment, name, scopes, allowlist and expiry from that same read, so
+// a concurrent access or expiry change is never undone on the successor.
+// The successor inherits the old key's stored expiry (before the min with
+// graceEnd; none if it had none): a key with an end date hands it on, and
+// rotating never turns a key that expires into one that does not. Without
+// an expected version, a lost race is re-read and judged again.
 //
 // Only an active key that was not rotated before can be rotated: of two
 // concurrent rotations one wins and the other gets ErrKeyRotated (or
@@ -322,6 +325,11 @@ func (s *Store) RotateKeyIf(ctx context.Context, oldID string, ifVersion int64, 
 		succ := successor
 		succ.CustomerID, succ.Env, succ.RotatedFrom = old.CustomerID, old.Env, old.ID
 		succ.Name, succ.Scopes, succ.AllowedCIDRs = old.Name, old.Scopes, old.AllowedCIDRs
+		succ.ExpiresAt = nil
+		if old.ExpiresAt != nil {
+			inherited := old.ExpiresAt.UTC()
+			succ.ExpiresAt = &inherited
+		}
 		succ.CreatedAt, succ.UpdatedAt, succ.Version = now, now, 1
 		if succ.Status == "" {
 			succ.Status = KeyActive

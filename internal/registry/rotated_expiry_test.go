@@ -163,3 +163,53 @@ func TestExpiryExtensionLosesToARacingRotation(t *testing.T) {
 		})
 	}
 }
+
+// The successor inherits the old key's stored expiry (not its grace end):
+// a key with an end date hands it on, and a key without one hands on none.
+func TestSuccessorInheritsTheStoredExpiry(t *testing.T) {
+	grace := 24 * time.Hour
+	tests := []struct {
+		name      string
+		expiresAt *time.Time // the old key's before the rotation
+		wantOld   time.Time
+		wantNext  *time.Time
+	}{
+		{name: "no expiry", wantOld: t0.Add(grace)},
+		{name: "an end date after the grace end", expiresAt: ptr(t0.Add(10 * 24 * time.Hour)), wantOld: t0.Add(grace), wantNext: ptr(t0.Add(10 * 24 * time.Hour))},
+		{name: "an end date within the grace period", expiresAt: ptr(t0.Add(time.Hour)), wantOld: t0.Add(time.Hour), wantNext: ptr(t0.Add(time.Hour))},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s, _, _, _ := rotatedStore(t)
+			ctx := context.Background()
+			if tc.expiresAt != nil {
+				if _, err := s.SetKeyExpiry(ctx, "key_old", *tc.expiresAt, "operator"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			old, next, err := s.RotateKey(ctx, "key_old", registry.Key{ID: "key_next", Hash: "h"}, t0.Add(grace), "rotator")
+			if err != nil {
+				t.Fatal(err)
+			}
+			stored, err := s.GetKey(ctx, "key_next")
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := []any{old.ExpiresAt.UTC(), utc(next.ExpiresAt), utc(stored.ExpiresAt)}
+			want := []any{tc.wantOld, tc.wantNext, tc.wantNext}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("old key's expiry, successor's (returned, stored) (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func utc(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}

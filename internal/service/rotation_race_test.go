@@ -74,8 +74,8 @@ func seedCustomer(t *testing.T, svc *service.Service) {
 
 // A change another operator makes between the rotation's first read of
 // the old key and its write is never undone: the old key's expiry ends at
-// min(its expiry, now+grace) and the successor carries the key's access as
-// it is when the rotation is written.
+// min(its expiry, now+grace) and the successor carries the key's access
+// and expiry as they are when the rotation is written.
 func TestRotationKeepsAConcurrentChange(t *testing.T) {
 	const grace = 24 * time.Hour
 	tests := []struct {
@@ -83,9 +83,10 @@ func TestRotationKeepsAConcurrentChange(t *testing.T) {
 		// race is the other operator's change, made through other.
 		race func(t *testing.T, other *service.Service, id string)
 		// want checks the old key and the successor after the rotation.
-		wantOldExpiry time.Time
-		wantScopes    []string
-		wantCIDRs     []string
+		wantOldExpiry  time.Time
+		wantNextExpiry *time.Time
+		wantScopes     []string
+		wantCIDRs      []string
 	}{
 		{
 			name: "expire in 5 minutes",
@@ -94,9 +95,10 @@ func TestRotationKeepsAConcurrentChange(t *testing.T) {
 					t.Errorf("expire: %v", err)
 				}
 			},
-			wantOldExpiry: t0.Add(5 * time.Minute),
-			wantScopes:    []string{"orders:read", "orders:write"},
-			wantCIDRs:     []string{"10.0.0.0/8"},
+			wantOldExpiry:  t0.Add(5 * time.Minute),
+			wantNextExpiry: ptr(t0.Add(5 * time.Minute)),
+			wantScopes:     []string{"orders:read", "orders:write"},
+			wantCIDRs:      []string{"10.0.0.0/8"},
 		},
 		{
 			name: "narrow the access",
@@ -144,10 +146,12 @@ func TestRotationKeepsAConcurrentChange(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := []any{stored.ExpiresAt.UTC(), old.ExpiresAt.UTC(), stored.RotatedTo, succ.Scopes, succ.AllowedCIDRs}
-			want := []any{tc.wantOldExpiry, tc.wantOldExpiry, next.ID, tc.wantScopes, tc.wantCIDRs}
+			got := []any{stored.ExpiresAt.UTC(), old.ExpiresAt.UTC(), stored.RotatedTo, succ.Scopes, succ.AllowedCIDRs,
+				utc(succ.ExpiresAt), utc(next.ExpiresAt)}
+			want := []any{tc.wantOldExpiry, tc.wantOldExpiry, next.ID, tc.wantScopes, tc.wantCIDRs,
+				tc.wantNextExpiry, tc.wantNextExpiry}
 			if diff := cmp.Diff(want, got); diff != "" {
-				t.Errorf("old expiry (stored, returned), rotatedTo, successor scopes and CIDRs (-want +got):\n%s", diff)
+				t.Errorf("old expiry (stored, returned), rotatedTo, successor scopes, CIDRs and expiry (stored, returned) (-want +got):\n%s", diff)
 			}
 		})
 	}
@@ -250,4 +254,14 @@ func TestIdempotentRotationReplaysATwinThatWonMeanwhile(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("replayed, successor, secret (-want +got):\n%s", diff)
 	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func utc(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC()
+	return &u
 }

@@ -187,6 +187,9 @@ func (s *Store) SetKeyStatusIf(ctx context.Context, id string, ifVersion int64, 
 			audit,
 		}, g.onLost(0, nil))
 		if g.retry(err, attempt, 5) {
+			if err := s.backoff(ctx, attempt+1); err != nil {
+				return Key{}, fmt.Errorf("set key %s status %s: %w", id, to, err)
+			}
 			continue // changed under us: re-read; the rules are checked again
 		}
 		if err != nil {
@@ -264,6 +267,9 @@ func (s *Store) SetKeyExpiryIf(ctx context.Context, id string, ifVersion int64, 
 			audit,
 		}, g.onLost(0, nil))
 		if g.retry(err, attempt, 5) {
+			if err := s.backoff(ctx, attempt+1); err != nil {
+				return Key{}, fmt.Errorf("set expiry of key %s: %w", id, err)
+			}
 			continue // changed under us: re-read; the rules are checked again
 		}
 		if err != nil {
@@ -358,6 +364,9 @@ func (s *Store) RotateKeyIf(ctx context.Context, oldID string, ifVersion int64, 
 		}
 		err = s.transact(ctx, items, reasons)
 		if g.retry(err, attempt, 5) {
+			if err := s.backoff(ctx, attempt+1); err != nil {
+				return old, next, fmt.Errorf("rotate key %s: %w", oldID, err)
+			}
 			continue // changed under us: re-read; the rules are judged again
 		}
 		if err != nil {

@@ -256,7 +256,7 @@ func (s *Store) SetKeyExpiryIf(ctx context.Context, id string, ifVersion int64, 
 				id, k.RotatedTo, expiryString(k.ExpiresAt), ErrInvalidTransition)
 		}
 		audit, err := s.auditPut(AuditEntry{Subject: k.CustomerID, At: now, Actor: actor, Action: "key.set-expiry", Target: id,
-			Details: map[string]string{"expiresAt": at.Format(time.RFC3339)}})
+			Details: map[string]string{"expiresAt": at.Format(expiryLayout)}})
 		if err != nil {
 			return Key{}, err
 		}
@@ -341,7 +341,7 @@ func (s *Store) RotateKeyIf(ctx context.Context, oldID string, ifVersion int64, 
 			succ.Status = KeyActive
 		}
 		items, err := s.createKeyItems(succ, now, actor, "key.rotate",
-			map[string]string{"rotatedFrom": old.ID, "oldExpiresAt": exp.Format(time.RFC3339)})
+			map[string]string{"rotatedFrom": old.ID, "oldExpiresAt": exp.Format(expiryLayout)})
 		if err != nil {
 			return old, next, err
 		}
@@ -423,7 +423,8 @@ func (s *Store) UpdateKeyAccess(ctx context.Context, id string, version int64, s
 	return k, nil
 }
 
-// expiryLayout is how a key's expiresAt is stored: UTC with exactly nine
+// expiryLayout is how a key's expiresAt is stored (and how audit entries
+// quote an expiry): UTC with exactly nine
 // fractional digits, so that stored expiries order as strings exactly as
 // they order in time, and DynamoDB conditions (which compare strings byte
 // by byte) can compare them. RFC 3339 with trimmed fractions (RFC3339Nano)

@@ -213,3 +213,36 @@ func utc(t *time.Time) *time.Time {
 	u := t.UTC()
 	return &u
 }
+
+// Audit entries quote an expiry exactly as it is stored (fixed-width UTC,
+// nine fractional digits), not truncated to whole seconds.
+func TestAuditQuotesExpiriesAsStored(t *testing.T) {
+	s, _, _, _ := rotatedStore(t)
+	ctx := context.Background()
+	if _, err := s.SetKeyExpiry(ctx, "key_old", t0.Add(2*time.Hour+250*time.Millisecond), "operator"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.RotateKey(ctx, "key_old", registry.Key{ID: "key_next", Hash: "h"}, t0.Add(time.Hour+500*time.Millisecond), "rotator"); err != nil {
+		t.Fatal(err)
+	}
+	p, err := s.ListAudit(ctx, "c1", "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, e := range p.Items {
+		switch e.Action {
+		case "key.set-expiry":
+			got[e.Action] = e.Details["expiresAt"]
+		case "key.rotate":
+			got[e.Action] = e.Details["oldExpiresAt"]
+		}
+	}
+	want := map[string]string{
+		"key.set-expiry": "2026-11-21T14:00:00.250000000Z",
+		"key.rotate":     "2026-11-21T13:00:00.500000000Z",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("expiries quoted by the audit trail (-want +got):\n%s", diff)
+	}
+}

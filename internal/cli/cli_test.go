@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/apigateway"
@@ -160,6 +161,12 @@ func TestCreateCustomerAndKeyThatValidates(t *testing.T) {
 	old := mustRun(t, table, "keys", "get", created.Key.ID)
 	if !strings.Contains(old, "active") {
 		t.Errorf("old key not active during grace:\n%s", old)
+	}
+	// A rotated key's expiry comes forward, never past its grace end.
+	later := time.Now().Add(30 * 24 * time.Hour).UTC().Format(time.RFC3339)
+	if _, errOut, code := run(t, table, "keys", "expire", created.Key.ID, "--at", later); code != 1 ||
+		!strings.Contains(errOut, "was rotated to "+rotated.Key.ID) || !strings.Contains(errOut, "never pushed back") || strings.Count(errOut, "\n") != 1 {
+		t.Errorf("extending a rotated key: exit %d, %q", code, errOut)
 	}
 	mustRun(t, table, "keys", "revoke", created.Key.ID)
 	mustRun(t, table, "keys", "revoke", created.Key.ID) // twice is fine

@@ -103,6 +103,7 @@ func TestErrors(t *testing.T) {
 		{"reviving a revoked key", "POST", "/keys/" + revoked + "/resume", nil, 409, nil},
 		{"rotating a rotated key", "POST", "/keys/" + rotated + "/rotate", nil, 409, nil},
 		{"rotating a revoked key", "POST", "/keys/" + revoked + "/rotate", nil, 409, nil},
+		{"pushing a rotated key's expiry past its grace end", "POST", "/keys/" + rotated + "/expire", []opt{body(`{"at":"2099-01-01T00:00:00Z"}`)}, 409, nil},
 		{"key for a suspended customer", "POST", "/customers/globex/keys", []opt{body(`{}`)}, 409, nil},
 		{"subscribing twice", "POST", "/customers/acme/subscriptions", []opt{body(`{"plan":"basic"}`)}, 409, nil},
 		{"duplicate binding", "POST", "/customers/acme/bindings", []opt{body(`{"issuer":"https://idp.example.com/","subject":"svc-1"}`)}, 409, nil},

@@ -450,8 +450,8 @@ func (h *Handler) respond(ev events.APIGatewayProxyRequest, path string, res res
 		if p.allow != "" {
 			headers["Allow"] = p.allow
 		}
-		if p.Status == http.StatusUnauthorized && h.jwt != nil {
-			headers["WWW-Authenticate"] = `Bearer realm="stagehand-keyadmin"`
+		if p.challenge != "" {
+			headers["WWW-Authenticate"] = p.challenge
 		}
 		headers["Content-Type"] = "application/problem+json"
 		return events.APIGatewayProxyResponse{StatusCode: p.Status, Headers: headers, Body: mustJSON(p)}
@@ -493,7 +493,7 @@ type identity struct {
 // a verifier is configured. API Gateway fills requestContext.identity
 // itself; a client calling through API Gateway cannot set it.
 func (h *Handler) authenticate(ctx context.Context, ev events.APIGatewayProxyRequest, via route) (identity, *problem) {
-	unauthorized := newProblem(http.StatusUnauthorized, "Sign the request with SigV4 (IAM) or send an admin bearer token.")
+	unauthorized := unauthorizedOn(via)
 	if via == routeIAM {
 		id := ev.RequestContext.Identity
 		if id.UserArn != "" {
@@ -523,6 +523,24 @@ func (h *Handler) authenticate(ctx context.Context, ev events.APIGatewayProxyReq
 		return who, newProblem(http.StatusForbidden, fmt.Sprintf("The token does not carry the %s scope.", h.adminScope))
 	}
 	return who, nil
+}
+
+// unauthorizedOn is the 401 of the API a request came through: each API
+// tells, in its detail and its WWW-Authenticate challenge (RFC 9110
+// §11.6.1: a 401 carries one), only the credential it takes. The IAM API
+// ignores bearer tokens, so it never offers one; its challenge names the
+// SigV4 scheme as it appears in a signed request's Authorization header
+// ("Authorization: AWS4-HMAC-SHA256 Credential=…": IAM User Guide,
+// "Authentication methods", reference_sigv-authentication-methods).
+func unauthorizedOn(via route) *problem {
+	if via == routeJWT {
+		p := newProblem(http.StatusUnauthorized, "Send an admin bearer token: Authorization: Bearer <JWT>.")
+		p.challenge = `Bearer realm="stagehand-keyadmin"`
+		return p
+	}
+	p := newProblem(http.StatusUnauthorized, "Sign the request with SigV4 (AWS IAM credentials).")
+	p.challenge = "AWS4-HMAC-SHA256"
+	return p
 }
 
 func bearerToken(ev events.APIGatewayProxyRequest) (string, bool) {

@@ -3,6 +3,7 @@ package keyadmin_test
 import (
 	"context"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -101,4 +102,41 @@ func TestJWTCallers(t *testing.T) {
 			t.Errorf("audit (-want +got):\n%s", d)
 		}
 	})
+}
+
+// A 401 tells, in its WWW-Authenticate challenge and its detail, only the
+// credential of the API the request came through: the IAM API ignores
+// bearer tokens, so it never offers one.
+func TestUnauthorizedNamesTheAPIsCredential(t *testing.T) {
+	plain, withJWT := newWorld(t), jwtWorld(t)
+	admin := token(t, "portal-service", jwt.MapClaims{"scope": "stagehand:admin"}, jwtSecret)
+	const sigv4, bearer = "AWS4-HMAC-SHA256", `Bearer realm="stagehand-keyadmin"`
+	tests := []struct {
+		name       string
+		w          *world
+		opts       []opt
+		challenge  string
+		detail     string // the detail names this credential...
+		notOffered string // ...and not this one (both lower case)
+	}{
+		{"IAM API, unsigned", plain, []opt{anonymous()}, sigv4, "sigv4", "bearer"},
+		{"IAM API with a JWT route configured, unsigned", withJWT, []opt{anonymous()}, sigv4, "sigv4", "bearer"},
+		{"IAM API with a JWT route configured, a bearer token", withJWT, []opt{anonymous(), header("Authorization", "Bearer "+admin)}, sigv4, "sigv4", "bearer"},
+		{"JWT route's API, no token", withJWT, []opt{fixture("jwt-list-customers.json"), without("Authorization")}, bearer, "bearer <jwt>", "sigv4"},
+		{"JWT route's API, an IAM identity", withJWT, []opt{fixture("jwt-list-customers.json"), without("Authorization"), as(operator)}, bearer, "bearer <jwt>", "sigv4"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := tc.w.do(t, "GET", "/customers", tc.opts...)
+			r.want(t, http.StatusUnauthorized)
+			var p problemBody
+			r.decode(t, &p)
+			if got := r.Header.Get("WWW-Authenticate"); got != tc.challenge {
+				t.Errorf("WWW-Authenticate = %q, want %q", got, tc.challenge)
+			}
+			if d := strings.ToLower(p.Detail); !strings.Contains(d, tc.detail) || strings.Contains(d, tc.notOffered) {
+				t.Errorf("detail %q should name %q and not offer %q", p.Detail, tc.detail, tc.notOffered)
+			}
+		})
+	}
 }

@@ -30,7 +30,8 @@ type problem struct {
 	RequestID string       `json:"requestId,omitempty"`
 	Errors    []fieldError `json:"errors,omitempty"`
 
-	allow string // the Allow header of a 405
+	allow     string // the Allow header of a 405
+	challenge string // the WWW-Authenticate header of a 401
 }
 
 // fieldError names one invalid input.

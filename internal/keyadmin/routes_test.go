@@ -291,6 +291,9 @@ func TestKeyRoutes(t *testing.T) {
 		if !slices.Equal(rot.Key.Scopes, []string{"orders:read"}) {
 			t.Errorf("successor scopes = %v", rot.Key.Scopes)
 		}
+		if rot.Key.ExpiresAt == nil || !rot.Key.ExpiresAt.Equal(expiry) {
+			t.Errorf("successor expires at %v, want the old key's scheduled expiry %v", rot.Key.ExpiresAt, expiry)
+		}
 		tick()
 		w.clock.Advance(2 * time.Hour)
 		r = w.do(t, "GET", "/keys/"+k.ID)

@@ -166,6 +166,9 @@ func (s *Store) SetCustomerStatusIf(ctx context.Context, id string, ifVersion in
 		items = append(items, audit)
 		err = s.transact(ctx, items, g.onLost(0, nil))
 		if g.retry(err, attempt, 3) {
+			if err := s.backoff(ctx, attempt+1); err != nil {
+				return Customer{}, fmt.Errorf("set customer %s status %s: %w", id, status, err)
+			}
 			continue // a concurrent change: re-read and apply again
 		}
 		if err != nil {

@@ -189,6 +189,9 @@ func (s *Store) SetKeyStatusIf(ctx context.Context, id string, ifVersion int64, 
 			audit,
 		}, g.onLost(0, nil))
 		if g.retry(err, attempt, 5) {
+			if err := s.backoff(ctx, attempt+1); err != nil {
+				return Key{}, fmt.Errorf("set key %s status %s: %w", id, to, err)
+			}
 			continue // changed under us: re-read; the rules are checked again
 		}
 		if err != nil {
@@ -223,6 +226,15 @@ func (s *Store) SetKeyExpiry(ctx context.Context, id string, at time.Time, actor
 // the future; expiring a key now is SetKeyStatus(id, KeyExpired). Without
 // an expected version, a concurrent change is re-read and the rules
 // checked again.
+//
+// A rotated key (RotatedTo set) lives on only for its grace period: its
+// expiry may be brought forward but never pushed back, or an extension
+// racing a rotation (or made after it) would keep a replaced secret alive
+// past the grace end the rotation set. Such a request is
+// ErrInvalidTransition. The write's condition enforces the same
+// (attribute_not_exists(rotatedTo) OR expiresAt >= the new expiry), so the
+// rule holds even against a rotation that lands between the read and the
+// write.
 func (s *Store) SetKeyExpiryIf(ctx context.Context, id string, ifVersion int64, at time.Time, actor string) (Key, error) {
 	if !at.After(s.now()) {
 		return Key{}, fmt.Errorf("expiresAt %s is not in the future", at.UTC().Format(time.RFC3339))
@@ -241,17 +253,25 @@ func (s *Store) SetKeyExpiryIf(ctx context.Context, id string, ifVersion int64, 
 		if !slices.Contains([]KeyStatus{KeyActive, KeySuspended}, k.EffectiveStatus(now)) {
 			return Key{}, fmt.Errorf("key %s is %s: %w", id, k.EffectiveStatus(now), ErrInvalidTransition)
 		}
+		if k.RotatedTo != "" && (k.ExpiresAt == nil || at.After(*k.ExpiresAt)) {
+			return Key{}, fmt.Errorf("key %s was rotated to %s and expires at %s, the end of its grace period; its expiry can be brought forward, never pushed back (set the successor's instead): %w",
+				id, k.RotatedTo, expiryString(k.ExpiresAt), ErrInvalidTransition)
+		}
 		audit, err := s.auditPut(AuditEntry{Subject: k.CustomerID, At: now, Actor: actor, Action: "key.set-expiry", Target: id,
-			Details: map[string]string{"expiresAt": at.Format(time.RFC3339)}})
+			Details: map[string]string{"expiresAt": at.Format(expiryLayout)}})
 		if err != nil {
 			return Key{}, err
 		}
 		err = s.transact(ctx, []types.TransactWriteItem{
 			s.versionedUpdate(keyKey(id), k.Version, now, change{set: "expiresAt = :at",
+				cond:   "(attribute_not_exists(rotatedTo) OR expiresAt >= :at)",
 				values: map[string]types.AttributeValue{":at": avExpiry(at)}}),
 			audit,
 		}, g.onLost(0, nil))
 		if g.retry(err, attempt, 5) {
+			if err := s.backoff(ctx, attempt+1); err != nil {
+				return Key{}, fmt.Errorf("set expiry of key %s: %w", id, err)
+			}
 			continue // changed under us: re-read; the rules are checked again
 		}
 		if err != nil {
@@ -277,9 +297,12 @@ func (s *Store) RotateKey(ctx context.Context, oldID string, successor Key, grac
 // write is conditioned on, and the write's condition itself refuses to
 // raise a stored expiry (expiresAt >= the new one, compared as fixed-width
 // UTC strings, see avExpiry). The successor takes its customer,
-// environment, name, scopes and allowlist from that same read, so a
-// concurrent access change is never undone on the successor. Without an
-// expected version, a lost race is re-read and judged again.
+// environment, name, scopes, allowlist and expiry from that same read, so
+// a concurrent access or expiry change is never undone on the successor.
+// The successor inherits the old key's stored expiry (before the min with
+// graceEnd; none if it had none): a key with an end date hands it on, and
+// rotating never turns a key that expires into one that does not. Without
+// an expected version, a lost race is re-read and judged again.
 //
 // Only an active key that was not rotated before can be rotated: of two
 // concurrent rotations one wins and the other gets ErrKeyRotated (or
@@ -310,12 +333,17 @@ func (s *Store) RotateKeyIf(ctx context.Context, oldID string, ifVersion int64, 
 		succ := successor
 		succ.CustomerID, succ.Env, succ.RotatedFrom = old.CustomerID, old.Env, old.ID
 		succ.Name, succ.Scopes, succ.AllowedCIDRs = old.Name, old.Scopes, old.AllowedCIDRs
+		succ.ExpiresAt = nil
+		if old.ExpiresAt != nil {
+			inherited := old.ExpiresAt.UTC()
+			succ.ExpiresAt = &inherited
+		}
 		succ.CreatedAt, succ.UpdatedAt, succ.Version = now, now, 1
 		if succ.Status == "" {
 			succ.Status = KeyActive
 		}
 		items, err := s.createKeyItems(succ, now, actor, "key.rotate",
-			map[string]string{"rotatedFrom": old.ID, "oldExpiresAt": exp.Format(time.RFC3339)})
+			map[string]string{"rotatedFrom": old.ID, "oldExpiresAt": exp.Format(expiryLayout)})
 		if err != nil {
 			return old, next, err
 		}
@@ -338,6 +366,9 @@ func (s *Store) RotateKeyIf(ctx context.Context, oldID string, ifVersion int64, 
 		}
 		err = s.transact(ctx, items, reasons)
 		if g.retry(err, attempt, 5) {
+			if err := s.backoff(ctx, attempt+1); err != nil {
+				return old, next, fmt.Errorf("rotate key %s: %w", oldID, err)
+			}
 			continue // changed under us: re-read; the rules are judged again
 		}
 		if err != nil {
@@ -394,7 +425,8 @@ func (s *Store) UpdateKeyAccess(ctx context.Context, id string, version int64, s
 	return k, nil
 }
 
-// expiryLayout is how a key's expiresAt is stored: UTC with exactly nine
+// expiryLayout is how a key's expiresAt is stored (and how audit entries
+// quote an expiry): UTC with exactly nine
 // fractional digits, so that stored expiries order as strings exactly as
 // they order in time, and DynamoDB conditions (which compare strings byte
 // by byte) can compare them. RFC 3339 with trimmed fractions (RFC3339Nano)
@@ -406,6 +438,14 @@ func (s *Store) UpdateKeyAccess(ctx context.Context, id string, version int64, s
 // from the stored value) holds for it; the version condition still guards
 // that write.
 const expiryLayout = "2006-01-02T15:04:05.000000000Z"
+
+// expiryString is an expiry for a message: RFC 3339, or "never".
+func expiryString(t *time.Time) string {
+	if t == nil {
+		return "never"
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}
 
 // avExpiry encodes a key's expiry in expiryLayout.
 func avExpiry(t time.Time) types.AttributeValue {

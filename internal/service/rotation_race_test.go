@@ -47,6 +47,29 @@ func (c *afterRead) GetItem(ctx context.Context, in *dynamodb.GetItemInput, optF
 	return out, err
 }
 
+// beforeTx is a DynamoDB client that, once armed, runs a hook just before
+// its next transaction: another operator's change landing between the
+// store's guarded read and its conditional write, so that the write fails
+// and the store must read again. It counts the transactions attempted.
+type beforeTx struct {
+	*dynamodb.Client
+	mu   sync.Mutex
+	hook func()
+	txs  int
+}
+
+func (c *beforeTx) TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, optFns ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
+	c.mu.Lock()
+	hook := c.hook
+	c.hook = nil
+	c.txs++
+	c.mu.Unlock()
+	if hook != nil {
+		hook()
+	}
+	return c.Client.TransactWriteItems(ctx, in, optFns...)
+}
+
 // jittery is a DynamoDB client that delays each read by up to 2 ms, so
 // that racing goroutines interleave differently from run to run.
 type jittery struct{ *dynamodb.Client }
@@ -72,10 +95,11 @@ func seedCustomer(t *testing.T, svc *service.Service) {
 	}
 }
 
-// A change another operator makes between the rotation's first read of
-// the old key and its write is never undone: the old key's expiry ends at
-// min(its expiry, now+grace) and the successor carries the key's access as
-// it is when the rotation is written.
+// A change another operator makes between the store's guarded read of the
+// old key and the rotation's write is never undone: the write fails, the
+// store reads again, and the old key's expiry ends at min(its expiry,
+// now+grace) and the successor carries the key's access and expiry as they
+// are when the rotation is written.
 func TestRotationKeepsAConcurrentChange(t *testing.T) {
 	const grace = 24 * time.Hour
 	tests := []struct {
@@ -83,9 +107,10 @@ func TestRotationKeepsAConcurrentChange(t *testing.T) {
 		// race is the other operator's change, made through other.
 		race func(t *testing.T, other *service.Service, id string)
 		// want checks the old key and the successor after the rotation.
-		wantOldExpiry time.Time
-		wantScopes    []string
-		wantCIDRs     []string
+		wantOldExpiry  time.Time
+		wantNextExpiry *time.Time
+		wantScopes     []string
+		wantCIDRs      []string
 	}{
 		{
 			name: "expire in 5 minutes",
@@ -94,9 +119,10 @@ func TestRotationKeepsAConcurrentChange(t *testing.T) {
 					t.Errorf("expire: %v", err)
 				}
 			},
-			wantOldExpiry: t0.Add(5 * time.Minute),
-			wantScopes:    []string{"orders:read", "orders:write"},
-			wantCIDRs:     []string{"10.0.0.0/8"},
+			wantOldExpiry:  t0.Add(5 * time.Minute),
+			wantNextExpiry: ptr(t0.Add(5 * time.Minute)),
+			wantScopes:     []string{"orders:read", "orders:write"},
+			wantCIDRs:      []string{"10.0.0.0/8"},
 		},
 		{
 			name: "narrow the access",
@@ -115,7 +141,7 @@ func TestRotationKeepsAConcurrentChange(t *testing.T) {
 			ctx := context.Background()
 			client, table := ddbtest.NewTable(t)
 			clk := clock.NewVirtual(t0)
-			db := &afterRead{Client: client}
+			db := &beforeTx{Client: client}
 			svc := service.New(registry.New(db, table, registry.WithClock(clk)), &fakeKeys{}, service.WithClock(clk))
 			other := service.New(registry.New(client, table, registry.WithClock(clk)), &fakeKeys{}, service.WithClock(clk))
 			seedCustomer(t, other)
@@ -125,10 +151,10 @@ func TestRotationKeepsAConcurrentChange(t *testing.T) {
 				t.Fatal(err)
 			}
 
-			// given another operator's change lands right after the
-			// rotation first reads the key
+			// given another operator's change lands after the store's
+			// guarded read of the key, just before the rotation's write
 			db.mu.Lock()
-			db.pk, db.hook = "KEY#"+k.ID, func() { tc.race(t, other, k.ID) }
+			db.hook, db.txs = func() { tc.race(t, other, k.ID) }, 0
 			db.mu.Unlock()
 			// when the key is rotated
 			old, next, _, err := svc.RotateKey(ctx, k.ID, grace, "rotator")
@@ -144,10 +170,13 @@ func TestRotationKeepsAConcurrentChange(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := []any{stored.ExpiresAt.UTC(), old.ExpiresAt.UTC(), stored.RotatedTo, succ.Scopes, succ.AllowedCIDRs}
-			want := []any{tc.wantOldExpiry, tc.wantOldExpiry, next.ID, tc.wantScopes, tc.wantCIDRs}
+			got := []any{stored.ExpiresAt.UTC(), old.ExpiresAt.UTC(), stored.RotatedTo, succ.Scopes, succ.AllowedCIDRs,
+				utc(succ.ExpiresAt), utc(next.ExpiresAt), next.Scopes, db.txs}
+			want := []any{tc.wantOldExpiry, tc.wantOldExpiry, next.ID, tc.wantScopes, tc.wantCIDRs,
+				tc.wantNextExpiry, tc.wantNextExpiry, tc.wantScopes, 2}
 			if diff := cmp.Diff(want, got); diff != "" {
-				t.Errorf("old expiry (stored, returned), rotatedTo, successor scopes and CIDRs (-want +got):\n%s", diff)
+				t.Errorf("old expiry (stored, returned), rotatedTo, successor scopes, CIDRs and expiry (stored, returned), "+
+					"returned successor scopes, rotation transactions attempted (-want +got):\n%s", diff)
 			}
 		})
 	}
@@ -250,4 +279,14 @@ func TestIdempotentRotationReplaysATwinThatWonMeanwhile(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("replayed, successor, secret (-want +got):\n%s", diff)
 	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func utc(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC()
+	return &u
 }

@@ -358,19 +358,20 @@ func (s *Service) newKey(ctx context.Context, in CreateKeyInput) (registry.Key, 
 	}, secret, nil
 }
 
-// RotateKey issues a successor with the same customer, scopes and
-// allowlist; the old key keeps working for grace, then expires. It is
+// RotateKey issues a successor with the same customer, scopes, allowlist
+// and expiry; the old key keeps working for grace, then expires. It is
 // RotateKeyIf without an expected version or idempotency key.
 func (s *Service) RotateKey(ctx context.Context, id string, grace time.Duration, actor string) (old, next registry.Key, secret keys.Secret, err error) {
 	old, next, secret, _, err = s.RotateKeyIf(ctx, id, grace, 0, actor, nil)
 	return old, next, secret, err
 }
 
-// RotateKeyIf issues a successor with the same customer, scopes and
-// allowlist; the old key keeps working for grace, then expires. It is
-// guarded by ifVersion (the old key's) and, with idem set, safe to retry: a
-// retry returns the same successor (and the old key as the rotation left
-// it) with replayed true and an empty Secret.
+// RotateKeyIf issues a successor with the same customer, scopes, allowlist
+// and expiry (the old key's stored expiry, not its grace end: see
+// registry.Store.RotateKeyIf); the old key keeps working for grace, then
+// expires. It is guarded by ifVersion (the old key's) and, with idem set,
+// safe to retry: a retry returns the same successor (and the old key as
+// the rotation left it) with replayed true and an empty Secret.
 func (s *Service) RotateKeyIf(ctx context.Context, id string, grace time.Duration, ifVersion int64, actor string, idem *Idempotency) (old, next registry.Key, secret keys.Secret, replayed bool, err error) {
 	if err := s.validIdempotency(idem); err != nil {
 		return old, next, secret, false, err
@@ -379,9 +380,9 @@ func (s *Service) RotateKeyIf(ctx context.Context, id string, grace time.Duratio
 		// This read only finds the environment the successor's secret is
 		// generated for (a key never changes environment). The old key's
 		// new expiry, min(its expiry, now+grace), and the successor's
-		// access are decided by the store from the read its conditional
-		// write is guarded by, so an expiry or access change racing this
-		// rotation is never undone.
+		// access and expiry (the old key's stored one) are decided by the
+		// store from the read its conditional write is guarded by, so an
+		// expiry or access change racing this rotation is never undone.
 		cur, err := s.store.GetKey(ctx, id)
 		if err != nil {
 			return registry.IdempotentResult{}, err

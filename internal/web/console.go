@@ -111,6 +111,7 @@ type customerView struct {
 	Requests  []registry.PlanRequest
 	Usage     *service.UsageReport
 	NewSecret *newSecret
+	Grace     graceView
 }
 
 type keyRow struct {
@@ -124,11 +125,18 @@ type newSecret struct {
 	Plaintext, DisplayPrefix, ID string
 	OldID                        string
 	OldExpires                   *time.Time
+	Grace                        graceChoice // the grace chosen on rotation
+}
+
+// rotated is the old key of a rotation and the grace it was given.
+type rotated struct {
+	key   registry.Key
+	grace graceChoice
 }
 
 func (s *Server) loadCustomer(r *http.Request, id string) (customerView, error) {
 	st := s.svc.Store()
-	v := customerView{Env: s.cfg.Env}
+	v := customerView{Env: s.cfg.Env, Grace: s.graceView()}
 	g, ctx := errgroup.WithContext(r.Context())
 	g.Go(func() (err error) { v.Customer, err = st.GetCustomer(ctx, id); return err })
 	g.Go(func() error {
@@ -231,10 +239,10 @@ func (s *Server) consoleIssueKey(w http.ResponseWriter, r *http.Request, sess Se
 
 // showSecret renders a new key's plaintext exactly once: in the response to
 // the POST that made it (no-store), never stored, never redirected to.
-func (s *Server) showSecret(w http.ResponseWriter, r *http.Request, sess Session, tmpl, customerID string, k registry.Key, secret keys.Secret, old *registry.Key) {
+func (s *Server) showSecret(w http.ResponseWriter, r *http.Request, sess Session, tmpl, customerID string, k registry.Key, secret keys.Secret, old *rotated) {
 	ns := &newSecret{Plaintext: secret.Plaintext, DisplayPrefix: k.DisplayPrefix, ID: k.ID}
 	if old != nil {
-		ns.OldID, ns.OldExpires = old.ID, old.ExpiresAt
+		ns.OldID, ns.OldExpires, ns.Grace = old.key.ID, old.key.ExpiresAt, old.grace
 	}
 	s.render(w, r, http.StatusOK, tmpl, &sess, map[string]any{"CustomerID": customerID, "Secret": ns})
 }
@@ -259,17 +267,17 @@ func (s *Server) consoleRotateKey(w http.ResponseWriter, r *http.Request, sess S
 		s.fail(w, r, &sess, err)
 		return
 	}
-	grace, err := time.ParseDuration(r.PostFormValue("grace"))
-	if err != nil {
-		s.fail(w, r, &sess, &service.ValidationError{Field: "grace", Reason: "must be a duration such as 24h"})
-		return
-	}
-	old, next, secret, err := s.svc.RotateKey(r.Context(), r.PathValue("kid"), grace, sess.Actor())
+	grace, err := formGrace(r)
 	if err != nil {
 		s.fail(w, r, &sess, err)
 		return
 	}
-	s.showSecret(w, r, sess, "console_secret", id, next, secret, &old)
+	old, next, secret, err := s.svc.RotateKey(r.Context(), r.PathValue("kid"), grace.Grace, sess.Actor())
+	if err != nil {
+		s.fail(w, r, &sess, err)
+		return
+	}
+	s.showSecret(w, r, sess, "console_secret", id, next, secret, &rotated{key: old, grace: grace})
 }
 
 func (s *Server) consoleKeyStatus(w http.ResponseWriter, r *http.Request, sess Session) {

@@ -41,13 +41,13 @@ type portalView struct {
 	Plans    []registry.Plan
 	Keys     []keyRow
 	Requests []registry.PlanRequest
-	Grace    string
+	Grace    graceView
 	Secret   *newSecret
 }
 
 func (s *Server) loadPortal(r *http.Request, sess Session) (portalView, error) {
 	st := s.svc.Store()
-	v := portalView{Env: s.cfg.Env, Grace: s.cfg.RotateGrace.String()}
+	v := portalView{Env: s.cfg.Env, Grace: s.graceView()}
 	g, ctx := errgroup.WithContext(r.Context())
 	g.Go(func() (err error) { v.Customer, err = st.GetCustomer(ctx, sess.CustomerID); return err })
 	g.Go(func() (err error) { v.Sub, err = st.GetSubscription(ctx, sess.CustomerID, s.cfg.Env); return err })
@@ -89,12 +89,17 @@ func (s *Server) portalRotateKey(w http.ResponseWriter, r *http.Request, sess Se
 		s.fail(w, r, &sess, err)
 		return
 	}
-	old, next, secret, err := s.svc.RotateKey(r.Context(), r.PathValue("kid"), s.cfg.RotateGrace, sess.Actor())
+	grace, err := formGrace(r)
 	if err != nil {
 		s.fail(w, r, &sess, err)
 		return
 	}
-	s.showSecret(w, r, sess, "portal_secret", sess.CustomerID, next, secret, &old)
+	old, next, secret, err := s.svc.RotateKey(r.Context(), r.PathValue("kid"), grace.Grace, sess.Actor())
+	if err != nil {
+		s.fail(w, r, &sess, err)
+		return
+	}
+	s.showSecret(w, r, sess, "portal_secret", sess.CustomerID, next, secret, &rotated{key: old, grace: grace})
 }
 
 func (s *Server) portalRevokeKey(w http.ResponseWriter, r *http.Request, sess Session) {

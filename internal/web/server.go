@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/stagehand-dev/stagehand/internal/clock"
+	"github.com/stagehand-dev/stagehand/internal/keys"
 	"github.com/stagehand-dev/stagehand/internal/registry"
 	"github.com/stagehand-dev/stagehand/internal/service"
 )
@@ -54,7 +55,9 @@ type Config struct {
 	OpenAPI []byte
 	// APIBaseURL is the API's public URL used in the portal's examples.
 	APIBaseURL string
-	// RotateGrace is the grace the portal offers on rotation (default 24h).
+	// RotateGrace is the grace period both rotation forms preselect
+	// (default 24h); it must be one of the offered choices (see grace.go).
+	// 0 means the default, so "none" can be offered but not preselected.
 	RotateGrace time.Duration
 }
 
@@ -90,7 +93,10 @@ func New(cfg Config, svc *service.Service, usage UsageSource, events service.Pla
 		cfg.SessionTTL = 8 * time.Hour
 	}
 	if cfg.RotateGrace == 0 {
-		cfg.RotateGrace = 24 * time.Hour
+		cfg.RotateGrace = keys.DefaultRotationGrace
+	}
+	if err := validDefaultGrace(cfg.RotateGrace); err != nil {
+		return nil, err
 	}
 	s := &Server{cfg: cfg, svc: svc, usage: usage, events: events, auth: auth,
 		log: slog.New(slog.DiscardHandler), clock: clock.System{}}
@@ -123,6 +129,12 @@ func parseTemplates() (map[string]*template.Template, error) {
 				return "never"
 			}
 			return t.UTC().Format("2006-01-02 15:04")
+		},
+		"isotime": func(t *time.Time) string {
+			if t == nil {
+				return ""
+			}
+			return t.UTC().Format(time.RFC3339)
 		},
 		"join": strings.Join,
 	}

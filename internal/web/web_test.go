@@ -17,6 +17,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/stagehand-dev/stagehand/internal/clock"
 	"github.com/stagehand-dev/stagehand/internal/keys"
 	"github.com/stagehand-dev/stagehand/internal/registry"
 	"github.com/stagehand-dev/stagehand/internal/service"
@@ -91,9 +92,16 @@ type fixture struct {
 
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
+	return newFixtureWith(t, clock.System{}, Config{})
+}
+
+// newFixtureWith is newFixture with clk in the store, the service and the
+// web UIs, and cfg's RotateGrace.
+func newFixtureWith(t testing.TB, clk clock.Clock, cfg Config) *fixture {
+	t.Helper()
 	ctx := context.Background()
 	client, table := ddbtest.NewTable(t)
-	store := registry.New(client, table)
+	store := registry.New(client, table, registry.WithClock(clk))
 	for _, p := range []registry.Plan{
 		{Env: "dev", Name: "basic", UsagePlanID: "up-basic", RateLimit: 10, BurstLimit: 20, QuotaLimit: 1000, QuotaPeriod: "DAY"},
 		{Env: "dev", Name: "gold", UsagePlanID: "up-gold", RateLimit: 100, BurstLimit: 200},
@@ -102,7 +110,7 @@ func newFixture(t testing.TB) *fixture {
 			t.Fatal(err)
 		}
 	}
-	svc := service.New(store, &meteringKeys{})
+	svc := service.New(store, &meteringKeys{}, service.WithClock(clk))
 	f := &fixture{svc: svc, events: &events{}, keys: map[string]registry.Key{}}
 	for _, c := range []string{"acme", "globex"} {
 		if _, err := svc.CreateCustomer(ctx, c, strings.ToUpper(c), "test"); err != nil {
@@ -132,8 +140,8 @@ func newFixture(t testing.TB) *fixture {
 		"unbound": {Issuer: testIssuer, Subject: "nobody", Name: "nobody"},
 	}}
 	key := []byte("0123456789abcdef0123456789abcdef")
-	f.srv, err = New(Config{Env: "dev", OperatorGroup: operatorsGrp, HashKey: key, BlockKey: key, OpenAPI: doc},
-		svc, fixedUsage{}, f.events, auth)
+	f.srv, err = New(Config{Env: "dev", OperatorGroup: operatorsGrp, HashKey: key, BlockKey: key, OpenAPI: doc, RotateGrace: cfg.RotateGrace},
+		svc, fixedUsage{}, f.events, auth, WithClock(clk))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,7 +225,8 @@ func TestPortalIsolation(t *testing.T) {
 		name, method, path string
 		form               url.Values
 	}{
-		{"rotate another customer's key", "POST", "/portal/keys/" + acmeKey + "/rotate", form("csrf-user-globex")},
+		{"rotate another customer's key", "POST", "/portal/keys/" + acmeKey + "/rotate", form("csrf-user-globex", "grace", "1h")},
+		{"rotate another customer's key with a refused grace", "POST", "/portal/keys/" + acmeKey + "/rotate", form("csrf-user-globex", "grace", "-1h")},
 		{"revoke another customer's key", "POST", "/portal/keys/" + acmeKey + "/revoke", form("csrf-user-globex")},
 		{"console home", "GET", "/console/", nil},
 		{"console customer page", "GET", "/console/customers/acme", nil},
@@ -357,7 +366,7 @@ func TestPortalAndConsoleFlow(t *testing.T) {
 	if strings.Contains(home, secret) || !strings.Contains(home, k.DisplayPrefix) {
 		t.Error("the key list must show the prefix and never the secret")
 	}
-	_, body = f.do(t, "POST", "/portal/keys/"+k.ID+"/rotate", ck, form("csrf-user-acme"))
+	_, body = f.do(t, "POST", "/portal/keys/"+k.ID+"/rotate", ck, form("csrf-user-acme", "grace", "24h"))
 	next := keyPattern.FindString(body)
 	if next == "" || next == secret {
 		t.Fatal("rotation showed no new secret")

@@ -257,15 +257,39 @@ func TestConsoleAndPortalInABrowser(t *testing.T) {
 		t.Fatal("the portal does not list the key's prefix")
 	}
 	b.check("portal-keys")
-	b.submit(fmt.Sprintf(`button[aria-label="Rotate %s"]`, firstPrefix))
+	// Rotate with a grace period other than the preselected 24 h: the old
+	// key's expiry shown is now + 7 days.
+	rotateForm := fmt.Sprintf(`form:has(button[aria-label="Rotate %s"])`, firstPrefix)
+	if sel := get(b, chromedp.Value(chromedp.CSS(rotateForm+" select"))); sel != "24h" {
+		t.Errorf("the grace preselected is %q, want 24h", sel)
+	}
+	b.do(chromedp.SetValue(chromedp.CSS(rotateForm+" select"), "7d"))
+	rotateStart := time.Now().UTC().Truncate(time.Second)
+	b.submit(rotateForm + " button")
+	rotateEnd := time.Now().UTC()
 	second := keyPattern.FindString(b.text("#secret"))
 	if second == "" || second == first {
 		t.Fatal("rotation did not show a new secret")
+	}
+	const week = 7 * 24 * time.Hour
+	oldExpiry, err := time.Parse(time.RFC3339, get(b, chromedp.AttributeValue(chromedp.CSS("#old-key time"), "datetime")).Value)
+	if err != nil {
+		t.Fatalf("the secret page shows no machine-readable expiry of the old key: %v", err)
+	}
+	if oldExpiry.Before(rotateStart.Add(week)) || oldExpiry.After(rotateEnd.Add(week)) {
+		t.Errorf("old key expires %s, want now + 7 days (%s to %s)", oldExpiry, rotateStart.Add(week), rotateEnd.Add(week))
+	}
+	shown := oldExpiry.Format("2006-01-02 15:04")
+	if txt := b.text("#old-key"); !strings.Contains(txt, shown+" UTC") || !strings.Contains(txt, "7 days") {
+		t.Errorf("the secret page says %q, want the old key's expiry %s UTC and the 7 days chosen", txt, shown)
 	}
 	b.check("portal-new-key")
 	b.open("/portal/")
 	if strings.Contains(b.html(), second) {
 		t.Error("the secret is shown a second time")
+	}
+	if exp := b.eval(fmt.Sprintf(`[...document.querySelectorAll("tbody tr")].find(r => r.textContent.includes(%q)).children[5].textContent`, firstPrefix)); exp != shown {
+		t.Errorf("the key list shows the old key expiring %q, want %q", exp, shown)
 	}
 	b.submit(fmt.Sprintf(`button[aria-label="Revoke %s"]`, firstPrefix))
 	oldStatus := b.eval(fmt.Sprintf(`[...document.querySelectorAll("tbody tr")].find(r => r.textContent.includes(%q)).children[2].textContent`, firstPrefix))

@@ -104,6 +104,10 @@ type Config struct {
 	// (lambdas/portal) to the shared stack; see portal.go.
 	Portal *Portal `json:"portal,omitempty"`
 	Alarms Alarms  `json:"alarms"`
+	// Jobs and Billing configure the scheduled jobs' optional integrations
+	// (jobs.go): the anomaly topic and the Stripe sink.
+	Jobs    *Jobs    `json:"jobs,omitempty"`
+	Billing *Billing `json:"billing,omitempty"`
 	// Authorizer is passed verbatim (compacted) to the authorizer function
 	// as AUTHORIZER_CONFIG. Its fields are owned by the authorizer
 	// (internal/auth.Settings); validation runs the authorizer's own parser
@@ -470,6 +474,7 @@ func (c *Config) Validate() error {
 	c.validateAPI(v)
 	c.validateKeyAdmin(v)
 	c.validatePortal(v)
+	c.validateJobs(v)
 	c.validateAuthorizer(v)
 	c.validateAuthorizerCacheKey(v)
 	if c.Alarms.AuthorizerP99LatencyMs < 1 || c.Alarms.AuthorizerP99LatencyMs > 30000 {

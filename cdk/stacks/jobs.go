@@ -20,6 +20,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/stagehand-dev/stagehand/cdk/config"
+	"github.com/stagehand-dev/stagehand/internal/billing"
 )
 
 // Job function names (directories under the asset root).
@@ -131,6 +132,7 @@ func (ss *SharedStack) newUsageJob(cfg *config.Config, assets map[string]string,
 	})
 	ss.grantPutEvents(FnUsage)
 	ss.newJobSchedule(cfg, "UsageSchedule", "daily usage collection and anomaly detection", "cron(30 1 * * ? *)", fn, dlq)
+	ss.newAnomalyTopic(cfg)
 }
 
 // newBillingJob: the exports bucket (encrypted, TLS only, no public
@@ -149,11 +151,28 @@ func (ss *SharedStack) newBillingJob(cfg *config.Config, assets map[string]strin
 		reason: "The exports bucket is written only by the billing function's role (one object pair per day, versioned) and read by the billing system's own principal; access is recorded by CloudTrail. Server access logs would need a second bucket with no reader.",
 	})
 	dlq := newQueue(ss.Stack, "BillingDlq", nil, nil)
+	fnEnv := map[string]*string{EnvBillingBucket: bucket.BucketName()}
+	stripeSecret := ""
+	if cfg.Billing != nil {
+		stripeSecret = cfg.Billing.StripeSecretArn
+	}
+	if stripeSecret != "" {
+		// The function reads the Stripe key at cold start (internal/billing.ReadStripeKey).
+		fnEnv[billing.EnvStripeSecretARN] = jsii.String(stripeSecret)
+	}
 	fn := ss.newFunction(cfg, functionSpec{
 		id: "Billing", name: FnBilling, asset: assets[FnBilling], size: jobSize,
 		description: "stagehand " + cfg.Env + " daily billing records, exports and Usage Recorded events",
-		env:         withEnv(env, map[string]*string{EnvBillingBucket: bucket.BucketName()}), reserved: 1, asyncDLQ: dlq,
+		env:         withEnv(env, fnEnv), reserved: 1, asyncDLQ: dlq,
 	})
+	if stripeSecret != "" {
+		// Exactly the configured secret (a full ARN, validated by config),
+		// read only. A secret under the AWS managed key aws/secretsmanager
+		// needs no KMS grant (docs/billing.md).
+		ss.Roles[FnBilling].AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Actions: jsii.Strings("secretsmanager:GetSecretValue"), Resources: jsii.Strings(stripeSecret),
+		}))
+	}
 	ss.grantTable(FnBilling, tableKey, dynamoBillingActions, kmsReadWriteActions, []string{TableGSI2})
 	ss.Roles[FnBilling].AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 		Actions: jsii.Strings("s3:PutObject"), Resources: jsii.Strings(*bucket.ArnForObjects(jsii.String("billing/*"))),

@@ -134,6 +134,10 @@ type SharedStack struct {
 	Alarms            []awscloudwatch.Alarm
 	Roles             map[string]awsiam.Role
 
+	// AnomalyTopic receives usage anomaly notifications (nil without config
+	// jobs.anomalyTopic); see anomaly.go.
+	AnomalyTopic awssns.Topic
+
 	apiGatewayAccount awsapigateway.CfnAccount
 }
 

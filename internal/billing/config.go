@@ -42,7 +42,7 @@ var reEnv = regexp.MustCompile(`^[a-z][a-z0-9-]{0,31}$`)
 // ConfigFromEnv reads the configuration with getenv.
 func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	c := Config{Env: getenv("STAGEHAND_ENV"), Table: getenv("STAGEHAND_TABLE"), EventBus: getenv("STAGEHAND_EVENT_BUS"),
-		Bucket: getenv("STAGEHAND_BILLING_BUCKET"), StripeSecretARN: getenv("STAGEHAND_STRIPE_SECRET_ARN"),
+		Bucket: getenv("STAGEHAND_BILLING_BUCKET"), StripeSecretARN: getenv(EnvStripeSecretARN),
 		StripeMeterEvent: getenv("STAGEHAND_STRIPE_METER_EVENT"),
 		DynamoDBEndpoint: getenv("STAGEHAND_DYNAMODB_ENDPOINT"), EventBridgeEndpoint: getenv("STAGEHAND_EVENTBRIDGE_ENDPOINT"),
 		S3Endpoint: getenv("STAGEHAND_S3_ENDPOINT"), SecretsManagerEndpoint: getenv("STAGEHAND_SECRETSMANAGER_ENDPOINT"),
@@ -59,6 +59,9 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	}
 	if c.Bucket == "" {
 		problems = append(problems, "STAGEHAND_BILLING_BUCKET is required")
+	}
+	if c.StripeSecretARN != "" && !SecretARNPattern.MatchString(c.StripeSecretARN) {
+		problems = append(problems, fmt.Sprintf("%s %q must be a full Secrets Manager secret ARN", EnvStripeSecretARN, c.StripeSecretARN))
 	}
 	if len(problems) > 0 {
 		return c, fmt.Errorf("%w: %s", ErrConfig, strings.Join(problems, "; "))
@@ -107,12 +110,13 @@ func NewHandlerFromEnv(ctx context.Context, getenv func(string) string, log *slo
 	opts := []Option{WithLogger(log), WithExport(S3Client(awsCfg, cfg.S3Endpoint), cfg.Bucket, "billing")}
 	if cfg.StripeSecretARN != "" {
 		sm := secretsmanager.NewFromConfig(awsCfg, func(o *secretsmanager.Options) { o.BaseEndpoint = endpoint(cfg.SecretsManagerEndpoint) })
-		out, err := sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(cfg.StripeSecretARN)})
+		key, err := ReadStripeKey(ctx, sm, cfg.StripeSecretARN)
 		if err != nil {
-			return nil, fmt.Errorf("read the Stripe key: %w", err)
+			return nil, err
 		}
-		client := NewStripeClient(strings.TrimSpace(aws.ToString(out.SecretString)), cfg.StripeURL, 3)
+		client := NewStripeClient(key, cfg.StripeURL, 3)
 		opts = append(opts, WithSink(NewStripeSink(client.V1BillingMeterEvents, store, cfg.StripeMeterEvent)))
+		log.Info("billing: Stripe sink enabled", slog.String("secret", cfg.StripeSecretARN), slog.String("meterEvent", cfg.StripeMeterEvent))
 	}
 	job := NewJob(store, EventBridgePublisher{Client: eb, Bus: cfg.EventBus}, opts...)
 	return &Handler{Job: job, env: cfg.Env, clock: clock.System{}, log: log.With("env", cfg.Env)}, nil

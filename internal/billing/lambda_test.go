@@ -58,6 +58,12 @@ func TestBillingConfigFromEnv(t *testing.T) {
 	}{
 		{"complete", map[string]string{"STAGEHAND_ENV": "dev", "STAGEHAND_TABLE": "t", "STAGEHAND_BILLING_BUCKET": "b"}, true},
 		{"no bucket", map[string]string{"STAGEHAND_ENV": "dev", "STAGEHAND_TABLE": "t"}, false},
+		{"stripe secret", map[string]string{"STAGEHAND_ENV": "dev", "STAGEHAND_TABLE": "t", "STAGEHAND_BILLING_BUCKET": "b",
+			billing.EnvStripeSecretARN: "arn:aws:secretsmanager:eu-west-1:123456789012:secret:stagehand/prod/stripe-Ab12Cd"}, true},
+		{"partial stripe secret ARN", map[string]string{"STAGEHAND_ENV": "dev", "STAGEHAND_TABLE": "t", "STAGEHAND_BILLING_BUCKET": "b",
+			billing.EnvStripeSecretARN: "arn:aws:secretsmanager:eu-west-1:123456789012:secret:stagehand/prod/stripe"}, false},
+		{"stripe secret name", map[string]string{"STAGEHAND_ENV": "dev", "STAGEHAND_TABLE": "t", "STAGEHAND_BILLING_BUCKET": "b",
+			billing.EnvStripeSecretARN: "stagehand/prod/stripe"}, false},
 		{"bad env", map[string]string{"STAGEHAND_ENV": "", "STAGEHAND_TABLE": "t", "STAGEHAND_BILLING_BUCKET": "b"}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

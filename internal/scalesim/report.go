@@ -2,6 +2,7 @@ package scalesim
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"math"
 	"strings"
@@ -45,6 +46,9 @@ type ReportConfig struct {
 	// CPUSource says where the CPU figures came from, for the text.
 	CPUSource string
 	Seed      int64
+	// ReassocDays is how long each re-association simulation runs
+	// (default 365).
+	ReassocDays int
 }
 
 // Report is the generated part of docs/scale.md and its charts.
@@ -174,7 +178,7 @@ func BuildReport(cfg ReportConfig) (Report, error) {
 			sim := "—"
 			util := float64(e) * 4 * float64(2*p) * 20 / 86400
 			if util < 0.95 {
-				r, err := SimulateReassoc(Reassoc{Environments: e, PlansPerEnv: p, DeploysPerDay: 4, RetireAfter: time.Hour, Days: 365, Seed: cfg.Seed})
+				r, err := SimulateReassoc(Reassoc{Environments: e, PlansPerEnv: p, DeploysPerDay: 4, RetireAfter: time.Hour, Days: cmp.Or(cfg.ReassocDays, 365), Seed: cfg.Seed})
 				if err != nil {
 					return rep, err
 				}

@@ -37,10 +37,11 @@ func run(args []string, stderr io.Writer) error {
 	requests := fs.Int("requests", 1_000_000, "requests per simulated run")
 	doc := fs.String("doc", "docs/scale.md", "document whose generated section is rewritten")
 	img := fs.String("img", "docs/img", "directory for the charts")
+	days := fs.Int("reassoc-days", 365, "days each re-association simulation runs")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	cfg := scalesim.ReportConfig{Requests: *requests, Costs: scalesim.DefaultCostModel(), CPUSource: "docs/authorizer.md's figures", Seed: 1}
+	cfg := scalesim.ReportConfig{Requests: *requests, Costs: scalesim.DefaultCostModel(), CPUSource: "docs/authorizer.md's figures", Seed: 1, ReassocDays: *days}
 	if *bench != "" {
 		f, err := os.Open(*bench)
 		if err != nil {

@@ -21,7 +21,7 @@ func TestRunWritesReport(t *testing.T) {
 	bench := filepath.Join(dir, "bench.txt")
 	os.WriteFile(bench, []byte("BenchmarkAuthorizeAPIKeyCached-2 100 700 ns/op\nBenchmarkAuthorizeJWTCached-2 100 1300 ns/op\nBenchmarkAuthorizeJWTRS256-2 100 35000 ns/op\nBenchmarkRSAVerifyFloor-2 100 30000 ns/op\n"), 0o644)
 	var stderr bytes.Buffer
-	if err := run([]string{"-bench", bench, "-requests", "20000", "-doc", doc, "-img", filepath.Join(dir, "img")}, &stderr); err != nil {
+	if err := run([]string{"-bench", bench, "-requests", "20000", "-reassoc-days", "30", "-doc", doc, "-img", filepath.Join(dir, "img")}, &stderr); err != nil {
 		t.Fatalf("run: %v\n%s", err, stderr.String())
 	}
 	got, _ := os.ReadFile(doc)

@@ -115,10 +115,13 @@ func (c *cookies) session(r *http.Request) (Session, error) {
 	return s, nil
 }
 
-func (c *cookies) startSession(w http.ResponseWriter, s Session) (Session, error) {
+// startSession sets a fresh session cookie valid for ttl (at most the
+// codec's maximum age).
+func (c *cookies) startSession(w http.ResponseWriter, s Session, ttl time.Duration) (Session, error) {
+	ttl = min(ttl, c.ttl)
 	s.CSRF = randomToken()
-	s.Expires = c.now().Add(c.ttl).Unix()
-	return s, c.set(w, sessionCookie, s, c.ttl)
+	s.Expires = c.now().Add(ttl).Unix()
+	return s, c.set(w, sessionCookie, s, ttl)
 }
 
 func randomToken() string {

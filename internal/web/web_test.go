@@ -510,7 +510,7 @@ func TestCallbackRoles(t *testing.T) {
 			if (sess != nil) != (tc.status == http.StatusSeeOther) {
 				t.Fatalf("session cookie set = %v", sess != nil)
 			}
-			if sess != nil && (!sess.HttpOnly || !sess.Secure || sess.SameSite != http.SameSiteLaxMode || sess.MaxAge != int((8*time.Hour).Seconds())) {
+			if sess != nil && (!sess.HttpOnly || !sess.Secure || sess.SameSite != http.SameSiteLaxMode || sess.MaxAge != int(wantSessionTTL(tc.code).Seconds())) {
 				t.Errorf("session cookie %+v", sess)
 			}
 		})

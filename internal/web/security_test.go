@@ -1,0 +1,131 @@
+package web
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/stagehand-dev/stagehand/internal/registry"
+)
+
+// wantSessionTTL is the session lifetime a sign-in with code gets: operators
+// 1h (group membership is checked only at sign-in), customers 8h (their
+// binding is re-checked on every request).
+func wantSessionTTL(code string) time.Duration {
+	if code == "op" {
+		return time.Hour
+	}
+	return 8 * time.Hour
+}
+
+// signIn runs the real sign-in (login redirect, callback) for the fake
+// identity code and returns the session cookie and its form token.
+func (f *fixture) signIn(t *testing.T, login, code string) (*http.Cookie, string) {
+	t.Helper()
+	res, _ := f.do(t, "GET", login, nil, nil)
+	loc, _ := url.Parse(res.Header.Get("Location"))
+	var state *http.Cookie
+	for _, c := range res.Cookies() {
+		if c.Name == loginCookie {
+			state = c
+		}
+	}
+	if state == nil {
+		t.Fatal("no login cookie")
+	}
+	res, body := f.do(t, "GET", "/auth/callback?code="+code+"&state="+url.QueryEscape(loc.Query().Get("state")), state, nil)
+	if res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("callback = %d: %s", res.StatusCode, body)
+	}
+	for _, c := range res.Cookies() {
+		if c.Name == sessionCookie && c.MaxAge > 0 {
+			var s Session
+			if err := f.srv.cookies.codec.Decode(sessionCookie, c.Value, &s); err != nil {
+				t.Fatal(err)
+			}
+			return c, s.CSRF
+		}
+	}
+	t.Fatal("no session cookie")
+	return nil, ""
+}
+
+// A customer session ends as soon as its binding is deleted or points at
+// another customer: access is re-checked on every request.
+func TestCustomerSessionEndsWithBinding(t *testing.T) {
+	tests := []struct {
+		name   string
+		change func(t *testing.T, f *fixture)
+	}{
+		{"binding deleted", func(t *testing.T, f *fixture) {
+			if err := f.svc.DeleteBinding(context.Background(), "acme", "dev", testIssuer, "user-acme", "test"); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"binding moved to another customer", func(t *testing.T, f *fixture) {
+			ctx := context.Background()
+			if err := f.svc.DeleteBinding(ctx, "acme", "dev", testIssuer, "user-acme", "test"); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.svc.PutBinding(ctx, registry.ClientBinding{Env: "dev", Issuer: testIssuer, Subject: "user-acme", CustomerID: "globex"}, "test"); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			ck, csrf := f.signIn(t, "/portal/login", "acme")
+			if res, _ := f.do(t, "GET", "/portal/", ck, nil); res.StatusCode != http.StatusOK {
+				t.Fatalf("GET /portal/ before = %d", res.StatusCode)
+			}
+			tc.change(t, f)
+			before := f.snapshot(t, "acme")
+			beforeGlobex := f.snapshot(t, "globex")
+			res, _ := f.do(t, "POST", "/portal/keys", ck, form(csrf, "name", "late"))
+			if res.StatusCode != http.StatusUnauthorized && res.StatusCode != http.StatusForbidden {
+				t.Errorf("POST /portal/keys after the change = %d, want 401 or 403", res.StatusCode)
+			}
+			cleared := false
+			for _, c := range res.Cookies() {
+				cleared = cleared || (c.Name == sessionCookie && c.MaxAge < 0)
+			}
+			if !cleared {
+				t.Error("the refused session's cookie is not cleared")
+			}
+			if res, _ := f.do(t, "GET", "/portal/", ck, nil); res.StatusCode != http.StatusUnauthorized {
+				t.Errorf("GET /portal/ after the change = %d, want 401", res.StatusCode)
+			}
+			if before != f.snapshot(t, "acme") || beforeGlobex != f.snapshot(t, "globex") {
+				t.Error("a request of the unbound session changed something")
+			}
+		})
+	}
+}
+
+// An operator session lasts OperatorSessionTTL (1h by default), and logout
+// clears it.
+func TestOperatorSessionTTLAndLogout(t *testing.T) {
+	f := newFixture(t)
+	ck, csrf := f.signIn(t, "/console/login", "op")
+	if ck.MaxAge != int(time.Hour/time.Second) {
+		t.Errorf("operator session MaxAge = %d, want 3600", ck.MaxAge)
+	}
+	var s Session
+	if err := f.srv.cookies.codec.Decode(sessionCookie, ck.Value, &s); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Until(time.Unix(s.Expires, 0)); d > time.Hour || d < 59*time.Minute {
+		t.Errorf("operator session expires in %v, want 1h", d)
+	}
+	res, _ := f.do(t, "POST", "/logout", ck, form(csrf))
+	cleared := false
+	for _, c := range res.Cookies() {
+		cleared = cleared || (c.Name == sessionCookie && c.MaxAge < 0 && c.Value == "")
+	}
+	if res.StatusCode != http.StatusSeeOther || !cleared {
+		t.Errorf("logout = %d, cookie cleared %v", res.StatusCode, cleared)
+	}
+}

@@ -129,3 +129,39 @@ func TestOperatorSessionTTLAndLogout(t *testing.T) {
 		t.Errorf("logout = %d, cookie cleared %v", res.StatusCode, cleared)
 	}
 }
+
+// The operator's audit identity is issuer + subject: two users with the
+// same (changeable) email are different actors, and a user cannot become
+// another by taking their email.
+func TestOperatorActorIsSubject(t *testing.T) {
+	a := Session{Role: RoleOperator, Issuer: testIssuer, Subject: "sub-a", Name: "alice@example.com"}
+	b := Session{Role: RoleOperator, Issuer: testIssuer, Subject: "sub-b", Name: "alice@example.com"}
+	other := Session{Role: RoleOperator, Issuer: "https://other.example", Subject: "sub-a", Name: "alice@example.com"}
+	if a.Actor() == b.Actor() || a.Actor() == other.Actor() {
+		t.Errorf("actors %q, %q, %q: want all different", a.Actor(), b.Actor(), other.Actor())
+	}
+	if want := "operator:" + testIssuer + "#sub-a"; a.Actor() != want {
+		t.Errorf("actor = %q, want %q", a.Actor(), want)
+	}
+}
+
+func TestDisplayName(t *testing.T) {
+	tests := []struct {
+		name   string
+		claims map[string]any
+		want   string
+	}{
+		{"verified email", map[string]any{"email": "a@x", "email_verified": true, "name": "A"}, "a@x"},
+		{"verified email, Cognito string", map[string]any{"email": "a@x", "email_verified": "true"}, "a@x"},
+		{"unverified email", map[string]any{"email": "boss@x", "email_verified": false, "preferred_username": "mallory"}, "mallory"},
+		{"no email_verified claim", map[string]any{"email": "boss@x", "name": "Mallory"}, "Mallory"},
+		{"nothing", map[string]any{"email": "boss@x"}, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := displayName(tc.claims); got != tc.want {
+				t.Errorf("displayName = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}

@@ -34,12 +34,14 @@ type Session struct {
 	Expires    int64  `json:"e"`           // unix seconds
 }
 
-// Actor is how the session's user appears in the audit trail.
+// Actor is how the session's user appears in the audit trail: the
+// issuer-assigned, immutable subject, never a name or email the user could
+// change (Name is for display only).
 func (s Session) Actor() string {
 	if s.Role == RoleCustomer {
 		return "customer:" + s.CustomerID + ":" + s.Subject
 	}
-	return "operator:" + s.Name
+	return "operator:" + s.Issuer + "#" + s.Subject
 }
 
 // loginState is the short-lived cookie that carries an OIDC sign-in from the

@@ -404,7 +404,7 @@ func TestPortalAndConsoleFlow(t *testing.T) {
 		}
 	}
 	want := []string{
-		"plan.request.approved by operator:alice@example.com", "subscription.change-plan by operator:alice@example.com",
+		"plan.request.approved by operator:" + testIssuer + "#op-1", "subscription.change-plan by operator:" + testIssuer + "#op-1",
 		"plan.request by customer:acme:user-acme", "key.revoke by customer:acme:user-acme",
 		"key.rotate by customer:acme:user-acme", "key.create by customer:acme:user-acme",
 	}
@@ -457,7 +457,7 @@ func TestConsoleCustomerLifecycle(t *testing.T) {
 	}
 	trail, _ := f.svc.Store().ListAudit(ctx, "initech", "", 50)
 	for _, e := range trail.Items {
-		if e.Actor != "operator:alice@example.com" {
+		if e.Actor != "operator:"+testIssuer+"#op-1" {
 			t.Errorf("audit entry %s by %q, want the operator", e.Action, e.Actor)
 		}
 	}

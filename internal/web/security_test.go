@@ -4,8 +4,11 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/stagehand-dev/stagehand/internal/registry"
 )
@@ -163,5 +166,23 @@ func TestDisplayName(t *testing.T) {
 				t.Errorf("displayName = %q, want %q", got, tc.want)
 			}
 		})
+	}
+}
+
+// A second plan-change request while one is pending is 409 with a clear
+// message, and records nothing.
+func TestSecondPlanRequestConflict(t *testing.T) {
+	f := newFixture(t)
+	ck := f.session(t, acme)
+	if res, body := f.do(t, "POST", "/portal/plan-requests", ck, form("csrf-user-acme", "plan", "gold")); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("first request = %d: %s", res.StatusCode, body)
+	}
+	before := f.snapshot(t, "acme")
+	res, body := f.do(t, "POST", "/portal/plan-requests", ck, form("csrf-user-acme", "plan", "gold"))
+	if res.StatusCode != http.StatusConflict || !strings.Contains(body, "already have a pending plan-change request") {
+		t.Errorf("second request = %d, want 409 with the pending message", res.StatusCode)
+	}
+	if d := cmp.Diff(before, f.snapshot(t, "acme")); d != "" {
+		t.Errorf("acme changed:\n%s", d)
 	}
 }

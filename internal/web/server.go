@@ -239,6 +239,8 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, sess *Session, err
 		status, msg = http.StatusConflict, "That already exists."
 	case errors.Is(err, registry.ErrInvalidTransition), errors.Is(err, registry.ErrKeyRotated), errors.Is(err, registry.ErrPlanRequestDecided):
 		status, msg = http.StatusConflict, "That change is not possible in the current state."
+	case errors.Is(err, registry.ErrPlanRequestPending):
+		status, msg = http.StatusConflict, "You already have a pending plan-change request; wait until an operator decides it."
 	case errors.Is(err, registry.ErrConflict), errors.Is(err, registry.ErrVersionMismatch):
 		status, msg = http.StatusConflict, "Changed concurrently; reload and try again."
 	}

@@ -186,3 +186,35 @@ func TestSecondPlanRequestConflict(t *testing.T) {
 		t.Errorf("acme changed:\n%s", d)
 	}
 }
+
+// A ?done= confirmation shows only known codes' fixed messages, never the
+// URL's text.
+func TestFlashOnlyFixedCodes(t *testing.T) {
+	f := newFixture(t)
+	ck := f.session(t, acme)
+	tests := []struct{ name, done, want, never string }{
+		{"known code", "key+revoked", "Done: key revoked", ""},
+		{"free text", "Your+account+is+locked%2C+call+%2B1-555-0100", "", "call +1-555-0100"},
+		{"markup", "%3Cb%3Ephish%3C%2Fb%3E", "", "phish"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			res, body := f.do(t, "GET", "/portal/?done="+tc.done, ck, nil)
+			if res.StatusCode != http.StatusOK {
+				t.Fatalf("status = %d", res.StatusCode)
+			}
+			if tc.want != "" && !strings.Contains(body, tc.want) {
+				t.Errorf("page lacks %q", tc.want)
+			}
+			if tc.never != "" && (strings.Contains(body, tc.never) || strings.Contains(body, `class="flash"`)) {
+				t.Errorf("page shows the URL's text %q", tc.never)
+			}
+		})
+	}
+	// Every code a handler redirects with has a message.
+	for _, code := range []string{"created", "plan changed", "binding added", "binding removed", "plan change requested", "request approved", "request declined"} {
+		if flash(code) == "" {
+			t.Errorf("no message for %q", code)
+		}
+	}
+}

@@ -205,7 +205,7 @@ type page struct {
 }
 
 func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name string, sess *Session, data any) {
-	s.renderPage(w, r, status, name, page{Session: sess, Data: data, Flash: r.URL.Query().Get("done")})
+	s.renderPage(w, r, status, name, page{Session: sess, Data: data, Flash: flash(r.URL.Query().Get("done"))})
 }
 
 func (s *Server) renderPage(w http.ResponseWriter, r *http.Request, status int, name string, p page) {

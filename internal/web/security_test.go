@@ -218,3 +218,53 @@ func TestFlashOnlyFixedCodes(t *testing.T) {
 		}
 	}
 }
+
+// Cookies carry the __Host- prefix (Secure, Path=/, no Domain) unless
+// InsecureCookies (plain-http loopback), where browsers refuse the prefix.
+func TestCookieHostPrefix(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		insecure bool
+		session  string
+		login    string
+	}{
+		{"secure", false, "__Host-stagehand_session", "__Host-stagehand_login"},
+		{"insecure loopback", true, "stagehand_session", "stagehand_login"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			if tc.insecure {
+				cfg := f.srv.cfg
+				cfg.InsecureCookies = true
+				srv, err := New(cfg, f.svc, fixedUsage{}, f.events, f.srv.auth)
+				if err != nil {
+					t.Fatal(err)
+				}
+				f.srv, f.h = srv, srv.Handler()
+			}
+			res, _ := f.do(t, "GET", "/portal/login", nil, nil)
+			loc, _ := url.Parse(res.Header.Get("Location"))
+			var login *http.Cookie
+			for _, c := range res.Cookies() {
+				login = c
+			}
+			if login == nil || login.Name != tc.login || login.Path != "/" || login.Domain != "" || login.Secure == tc.insecure {
+				t.Fatalf("login cookie %+v, want %s", login, tc.login)
+			}
+			res, _ = f.do(t, "GET", "/auth/callback?code=acme&state="+url.QueryEscape(loc.Query().Get("state")), login, nil)
+			var names []string
+			for _, c := range res.Cookies() {
+				names = append(names, c.Name)
+				if c.Name == tc.session && (c.Path != "/" || c.Domain != "" || c.Secure == tc.insecure) {
+					t.Errorf("session cookie %+v", c)
+				}
+			}
+			if d := cmp.Diff([]string{tc.login, tc.session}, names); d != "" {
+				t.Errorf("callback cookies (-want +got):\n%s", d)
+			}
+			if res.StatusCode != http.StatusSeeOther {
+				t.Errorf("callback = %d", res.StatusCode)
+			}
+		})
+	}
+}

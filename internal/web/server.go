@@ -271,10 +271,7 @@ func (s *Server) login(role Role) http.HandlerFunc {
 // operator group for the console, a client binding for the portal.
 func (s *Server) callback(w http.ResponseWriter, r *http.Request) {
 	var ls loginState
-	ck, err := r.Cookie(loginCookie)
-	if err == nil {
-		err = s.cookies.codec.Decode(loginCookie, ck.Value, &ls)
-	}
+	err := s.cookies.get(r, loginCookie, &ls)
 	s.cookies.clear(w, loginCookie)
 	if err != nil || ls.State == "" || r.FormValue("state") != ls.State || s.clock.Now().Unix() >= ls.Expires {
 		s.renderPage(w, r, http.StatusBadRequest, "error", page{Error: "The sign-in expired or did not start here; sign in again."})

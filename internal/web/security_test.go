@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/stagehand-dev/stagehand/internal/registry"
+	"github.com/stagehand-dev/stagehand/internal/service"
 )
 
 // wantSessionTTL is the session lifetime a sign-in with code gets: operators
@@ -266,5 +267,22 @@ func TestCookieHostPrefix(t *testing.T) {
 				t.Errorf("callback = %d", res.StatusCode)
 			}
 		})
+	}
+}
+
+// The usage chart renders whatever dates the usage source reports: a short
+// or odd one is a label, never a panic.
+func TestUsageChartOddDates(t *testing.T) {
+	for _, date := range []string{"", "2026", "2026-12", "2026-12-03", "Dec 3 2026 (UTC)"} {
+		t.Run(date, func(t *testing.T) {
+			v := usageView{Report: service.UsageReport{Days: []service.DayUsage{{Date: date, Used: 5}}}}
+			svg, err := usageChart(v)
+			if err != nil || !strings.Contains(string(svg), "<svg") {
+				t.Errorf("usageChart = %d bytes, %v", len(svg), err)
+			}
+		})
+	}
+	if got := dayLabel("2026-12-03"); got != "12-03" {
+		t.Errorf("dayLabel = %q, want 12-03", got)
 	}
 }

@@ -286,3 +286,33 @@ func TestUsageChartOddDates(t *testing.T) {
 		t.Errorf("dayLabel = %q, want 12-03", got)
 	}
 }
+
+// The console decides only its own environment's plan-change requests.
+func TestConsoleDecideOtherEnv(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	st := f.svc.Store()
+	if _, err := st.PutPlan(ctx, registry.Plan{Env: "prod", Name: "basic", UsagePlanID: "up-prod-basic", RateLimit: 1, BurstLimit: 1}, "test"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.PutPlan(ctx, registry.Plan{Env: "prod", Name: "gold", UsagePlanID: "up-prod-gold", RateLimit: 1, BurstLimit: 1}, "test"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.Subscribe(ctx, "acme", "prod", "basic", nil, "test"); err != nil {
+		t.Fatal(err)
+	}
+	req, err := f.svc.RequestPlanChange(ctx, "acme", "prod", "gold", "customer:acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, _ := f.do(t, "POST", "/console/plan-requests/"+req.ID+"/approve", f.session(t, operator), form("csrf-op-1"))
+	if res.StatusCode != http.StatusNotFound {
+		t.Errorf("dev console approving a prod request = %d, want 404", res.StatusCode)
+	}
+	if got, _ := st.GetPlanRequest(ctx, req.ID); got.Status != registry.PlanRequestPending {
+		t.Errorf("prod request is %s, want still pending", got.Status)
+	}
+	if sub, _ := st.GetSubscription(ctx, "acme", "prod"); sub.Plan != "basic" {
+		t.Errorf("prod plan = %s, want basic", sub.Plan)
+	}
+}

@@ -78,6 +78,13 @@ func (c *Config) validatePortal(v *validator) {
 	case p.ClientID == "":
 		v.add("portal.clientId", "is required with an external issuer")
 	}
+	// Cognito lets a user write their own custom attributes (unless the app
+	// client's write attributes exclude them), and an external issuer may
+	// copy them into the ID token: a group claim from one would let a user
+	// make themself an operator.
+	if strings.HasPrefix(strings.ToLower(p.GroupsClaim), "custom:") {
+		v.add("portal.groupsClaim", "must not be a custom: attribute (users can write those), got %q", p.GroupsClaim)
+	}
 	if p.Throttle.RateLimit <= 0 || p.Throttle.BurstLimit <= 0 {
 		v.add("portal.throttle", "rateLimit and burstLimit must be positive")
 	}

@@ -33,6 +33,9 @@ func TestPortalValidation(t *testing.T) {
 		{"bad certificate", func(p map[string]any) { p["certificateArn"] = "cert" }, "portal.certificateArn"},
 		{"bad web ACL", func(p map[string]any) { p["webAclArn"] = "acl" }, "portal.webAclArn"},
 		{"hosted UI prefix with aws", func(p map[string]any) { p["cognito"] = map[string]any{"domainPrefix": "my-aws-ui"} }, "portal.cognito.domainPrefix"},
+		{"user-writable groups claim", func(p map[string]any) { p["groupsClaim"] = "custom:groups" }, "portal.groupsClaim"},
+		{"user-writable groups claim, any case", func(p map[string]any) { p["groupsClaim"] = "Custom:role" }, "portal.groupsClaim"},
+		{"groups claim", func(p map[string]any) { p["groupsClaim"] = "groups" }, ""},
 		{"timeout above API Gateway's", func(p map[string]any) { p["function"] = map[string]any{"memoryMiB": 512, "timeoutSeconds": 60} }, "portal.function"},
 	}
 	for _, tc := range tests {

@@ -204,6 +204,14 @@ func (ss *SharedStack) newPortalUserPool(cfg *config.Config, publicURL, group st
 			LogoutUrls:   jsii.Strings(publicURL + "/"),
 		},
 		SupportedIdentityProviders: &[]awscognito.UserPoolClientIdentityProvider{awscognito.UserPoolClientIdentityProvider_COGNITO()},
+		// Only the hosted UI's code flow signs in: no direct SRP, password
+		// or custom auth against the client (ExplicitAuthFlows is then just
+		// ALLOW_REFRESH_TOKEN_AUTH).
+		AuthFlows: &awscognito.AuthFlow{AdminUserPassword: jsii.Bool(false), Custom: jsii.Bool(false),
+			User: jsii.Bool(false), UserPassword: jsii.Bool(false), UserSrp: jsii.Bool(false)},
+		// Users may change their display name through the client, never
+		// their email (nor any other attribute).
+		WriteAttributes:            awscognito.NewClientAttributes().WithStandardAttributes(&awscognito.StandardAttributesMask{Fullname: jsii.Bool(true)}),
 		PreventUserExistenceErrors: jsii.Bool(true),
 		IdTokenValidity:            awscdk.Duration_Hours(jsii.Number(1)),
 	})

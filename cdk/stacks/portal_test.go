@@ -38,6 +38,10 @@ func TestPortalStack(t *testing.T) {
 		"GenerateSecret":    false,
 		"AllowedOAuthFlows": []any{"code"},
 		"CallbackURLs":      []any{"https://console.qa.example.com/auth/callback"},
+		// and no sign-in but the hosted UI (no SRP, password or custom
+		// auth), and users cannot change their email through it
+		"ExplicitAuthFlows": []any{"ALLOW_REFRESH_TOKEN_AUTH"},
+		"WriteAttributes":   []any{"name"},
 	})
 	// and the API is reachable only on its custom domain, behind the web ACL
 	tpl.HasResourceProperties(jsii.String("AWS::ApiGateway::RestApi"), map[string]any{

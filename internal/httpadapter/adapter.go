@@ -14,9 +14,11 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"runtime/debug"
 	"strings"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -29,10 +31,32 @@ func Handler(h http.Handler) func(context.Context, events.APIGatewayProxyRequest
 		if err != nil {
 			return events.APIGatewayProxyResponse{StatusCode: http.StatusBadRequest, Body: "bad request"}, nil
 		}
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, req)
+		rec, ok := serve(h, req)
+		if !ok {
+			// Nothing the handler wrote (headers, cookies, a partial page)
+			// goes out: a plain 500.
+			return events.APIGatewayProxyResponse{StatusCode: http.StatusInternalServerError,
+				MultiValueHeaders: map[string][]string{"Content-Type": {"text/plain; charset=utf-8"}, "Cache-Control": {"no-store"}},
+				Body:              "internal error"}, nil
+		}
 		return Response(rec.Result().StatusCode, rec.Header(), rec.Body.Bytes()), nil
 	}
+}
+
+// serve runs h, recovering a panic (ok false, logged with the request's
+// method and path only) so that one bad request cannot crash the function
+// and fail every request in flight on it.
+func serve(h http.Handler, req *http.Request) (rec *httptest.ResponseRecorder, ok bool) {
+	rec = httptest.NewRecorder()
+	defer func() {
+		if v := recover(); v != nil {
+			slog.Default().Error("handler panic", slog.String("method", req.Method), slog.String("path", req.URL.Path),
+				slog.String("panic", fmt.Sprint(v)), slog.String("stack", string(debug.Stack())))
+			ok = false
+		}
+	}()
+	h.ServeHTTP(rec, req)
+	return rec, true
 }
 
 // Request builds the request the event describes.

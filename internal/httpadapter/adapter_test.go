@@ -80,3 +80,28 @@ func TestTextBodyAndBadBase64(t *testing.T) {
 		})
 	}
 }
+
+// A handler panic is a plain 500 without anything the handler wrote, and
+// the function keeps serving.
+func TestHandlerPanic(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/boom" {
+			http.SetCookie(w, &http.Cookie{Name: "half", Value: "written"})
+			_, _ = w.Write([]byte("partial page"))
+			panic("index out of range")
+		}
+		_, _ = w.Write([]byte("fine"))
+	})
+	serve := httpadapter.Handler(h)
+	res, err := serve(context.Background(), events.APIGatewayProxyRequest{HTTPMethod: "GET", Path: "/boom"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.StatusCode != http.StatusInternalServerError || res.Body != "internal error" || res.MultiValueHeaders["Set-Cookie"] != nil {
+		t.Errorf("panic response = %d %q %v, want a plain 500", res.StatusCode, res.Body, res.MultiValueHeaders)
+	}
+	res, err = serve(context.Background(), events.APIGatewayProxyRequest{HTTPMethod: "GET", Path: "/ok"})
+	if err != nil || res.StatusCode != http.StatusOK || res.Body != "fine" {
+		t.Errorf("after a panic: %d %q %v", res.StatusCode, res.Body, err)
+	}
+}

@@ -8,11 +8,16 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
 
 // ErrPlanRequestNotFound: no plan-change request with that id.
 var ErrPlanRequestNotFound = fmt.Errorf("plan-change request %w", ErrNotFound)
+
+// ErrPlanRequestPending: the customer already has an undecided plan-change
+// request in that environment; only one may be pending at a time.
+var ErrPlanRequestPending = errors.New("a plan-change request is already pending")
 
 // ErrPlanRequestDecided: the request was already approved or declined.
 var ErrPlanRequestDecided = errors.New("plan-change request already decided")
@@ -45,6 +50,13 @@ type PlanRequest struct {
 
 func planRequestKey(id string) keyAttrs { return keyAttrs{PK: "PLANREQ#" + id, SK: "PLANREQ"} }
 
+// pendingPlanRequestKey is the marker that a customer has a pending request
+// in env: created with the request (only if absent), deleted when it is
+// decided, so at most one request per customer and env is pending.
+func pendingPlanRequestKey(customerID, env string) keyAttrs {
+	return keyAttrs{PK: "PLANREQPENDING#" + customerID + "#" + env, SK: "PLANREQPENDING"}
+}
+
 // planRequestIndex lists a request under its customer (GSI1) and, while it
 // is pending, under its environment's queue (GSI2, sparse: deciding removes
 // it).
@@ -73,11 +85,17 @@ func (s *Store) CreatePlanRequest(ctx context.Context, r PlanRequest, actor stri
 	if err != nil {
 		return PlanRequest{}, err
 	}
+	marker := pendingPlanRequestKey(r.CustomerID, r.Env).av()
+	marker["requestId"] = avS(r.ID)
 	err = s.transact(ctx, []types.TransactWriteItem{
 		s.put(item, "attribute_not_exists(PK)", nil, nil),
 		s.conditionCheck(subscriptionKey(r.CustomerID, r.Env), "attribute_exists(PK)", nil, nil),
 		audit,
-	}, map[int]error{1: fmt.Errorf("customer %q in %s: %w", r.CustomerID, r.Env, ErrSubscriptionNotFound)})
+		s.put(marker, "attribute_not_exists(PK)", nil, nil),
+	}, map[int]error{
+		1: fmt.Errorf("customer %q in %s: %w", r.CustomerID, r.Env, ErrSubscriptionNotFound),
+		3: fmt.Errorf("customer %q in %s: %w", r.CustomerID, r.Env, ErrPlanRequestPending),
+	})
 	if err != nil {
 		return PlanRequest{}, fmt.Errorf("create plan request: %w", err)
 	}
@@ -135,7 +153,7 @@ func (s *Store) DecidePlanRequest(ctx context.Context, id string, to PlanRequest
 	if err != nil {
 		return PlanRequest{}, err
 	}
-	err = s.transact(ctx, []types.TransactWriteItem{
+	items := []types.TransactWriteItem{
 		s.versionedUpdate(planRequestKey(id), r.Version, now, change{
 			set: "#status = :to, decidedBy = :by", remove: []string{AttrGSI2PK, AttrGSI2SK},
 			cond:   "#status = :pending",
@@ -143,7 +161,22 @@ func (s *Store) DecidePlanRequest(ctx context.Context, id string, to PlanRequest
 			values: map[string]types.AttributeValue{":to": avS(string(to)), ":by": avS(actor), ":pending": avS(string(PlanRequestPending))},
 		}),
 		audit,
-	}, map[int]error{0: fmt.Errorf("plan request %s: %w", id, ErrPlanRequestDecided)})
+	}
+	// Deciding frees the pending marker, but only this request's: a
+	// request recorded before markers existed has none, and must not free
+	// a newer request's.
+	var marker struct {
+		RequestID string `dynamodbav:"requestId"`
+	}
+	switch err := s.get(ctx, pendingPlanRequestKey(r.CustomerID, r.Env), &marker); {
+	case err == nil && marker.RequestID == r.ID:
+		items = append(items, types.TransactWriteItem{Delete: &types.Delete{TableName: aws.String(s.table),
+			Key: pendingPlanRequestKey(r.CustomerID, r.Env).av(), ConditionExpression: aws.String("requestId = :id"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":id": avS(r.ID)}}})
+	case err != nil && !errors.Is(err, ErrNotFound):
+		return PlanRequest{}, fmt.Errorf("decide plan request %s: %w", id, err)
+	}
+	err = s.transact(ctx, items, map[int]error{0: fmt.Errorf("plan request %s: %w", id, ErrPlanRequestDecided)})
 	if err != nil {
 		return PlanRequest{}, fmt.Errorf("decide plan request %s: %w", id, err)
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"time"
 )
 
 // Environment variables of the portal function (lambdas/portal).
@@ -25,6 +26,10 @@ const (
 	EnvAPIURL         = "STAGEHAND_API_URL"
 	EnvOpenAPIPath    = "STAGEHAND_OPENAPI_PATH"
 	EnvInsecureCookie = "STAGEHAND_INSECURE_COOKIES" // "1": plain-http loopback only
+	// EnvOperatorSessionTTL bounds an operator session (Go duration, 5m-8h,
+	// default 1h): removing someone from the operator group takes effect
+	// within it.
+	EnvOperatorSessionTTL = "STAGEHAND_OPERATOR_SESSION_TTL"
 	// Endpoint overrides, for local servers.
 	EnvDynamoDBEndpoint       = "STAGEHAND_DYNAMODB_ENDPOINT"
 	EnvAPIGatewayEndpoint     = "STAGEHAND_APIGATEWAY_ENDPOINT"
@@ -43,6 +48,7 @@ type Settings struct {
 	SecretARN, SecretJSON                  string
 	EventBus, EventSource, APIURL, OpenAPI string
 	InsecureCookies                        bool
+	OperatorSessionTTL                     time.Duration // 0: the default (1h)
 	DynamoDBEndpoint, APIGatewayEndpoint   string
 	EventBridgeEndpoint, SecretsEndpoint   string
 }
@@ -74,6 +80,13 @@ func SettingsFromEnv(getenv func(string) string) (Settings, error) {
 	}
 	if (s.SecretARN == "") == (s.SecretJSON == "") {
 		return Settings{}, fmt.Errorf("%w: set exactly one of %s and %s", ErrConfig, EnvSecretARN, EnvSecretJSON)
+	}
+	if v := getenv(EnvOperatorSessionTTL); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 5*time.Minute || d > 8*time.Hour {
+			return Settings{}, fmt.Errorf("%w: %s %q must be a duration from 5m to 8h", ErrConfig, EnvOperatorSessionTTL, v)
+		}
+		s.OperatorSessionTTL = d
 	}
 	u, err := url.Parse(s.PublicURL)
 	if err != nil || u.Host == "" {

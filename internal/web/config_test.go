@@ -22,6 +22,9 @@ func TestSettingsFromEnv(t *testing.T) {
 		{"plain http outside loopback", map[string]string{EnvPublicURL: "http://console.example.com"}, "https"},
 		{"insecure cookies outside loopback", map[string]string{EnvInsecureCookie: "1"}, "loopback"},
 		{"insecure cookies on loopback", map[string]string{EnvPublicURL: "http://127.0.0.1:8080", EnvInsecureCookie: "1"}, ""},
+		{"operator session TTL", map[string]string{EnvOperatorSessionTTL: "30m"}, ""},
+		{"operator session TTL not a duration", map[string]string{EnvOperatorSessionTTL: "1 hour"}, EnvOperatorSessionTTL},
+		{"operator session TTL above 8h", map[string]string{EnvOperatorSessionTTL: "24h"}, EnvOperatorSessionTTL},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

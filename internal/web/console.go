@@ -365,7 +365,17 @@ func (s *Server) consoleDecide(w http.ResponseWriter, r *http.Request, sess Sess
 		s.fail(w, r, &sess, registry.ErrNotFound)
 		return
 	}
-	req, err := s.svc.DecidePlanChange(r.Context(), r.PathValue("rid"), approve, s.events, sess.Actor())
+	// The console manages one environment: a request of another is not
+	// found here (its operators decide it in their own console).
+	pending, err := s.svc.Store().GetPlanRequest(r.Context(), r.PathValue("rid"))
+	if err == nil && pending.Env != s.cfg.Env {
+		err = fmt.Errorf("plan request %s is in %s, not %s: %w", pending.ID, pending.Env, s.cfg.Env, registry.ErrNotFound)
+	}
+	if err != nil {
+		s.fail(w, r, &sess, err)
+		return
+	}
+	req, err := s.svc.DecidePlanChange(r.Context(), pending.ID, approve, s.events, sess.Actor())
 	if err != nil && req.ID == "" {
 		s.fail(w, r, &sess, err)
 		return

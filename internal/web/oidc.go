@@ -10,7 +10,8 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// Identity is who signed in, from a verified ID token.
+// Identity is who signed in, from a verified ID token. Issuer + Subject
+// identify the user; Name is for display only.
 type Identity struct {
 	Issuer  string
 	Subject string
@@ -85,17 +86,11 @@ func (o *OIDC) Exchange(ctx context.Context, code, verifier, nonce string) (Iden
 	if err := idt.Claims(&claims); err != nil {
 		return Identity{}, fmt.Errorf("%w: claims: %v", ErrBadToken, err)
 	}
-	id := Identity{Issuer: idt.Issuer, Subject: idt.Subject}
-	for _, k := range []string{"email", "preferred_username", "name"} {
-		if v, ok := claims[k].(string); ok && v != "" {
-			id.Name = v
-			break
-		}
-	}
+	id := Identity{Issuer: idt.Issuer, Subject: idt.Subject, Name: displayName(claims)}
 	if id.Name == "" {
 		// Some issuers keep profile claims out of the ID token when an
 		// access token is issued; ask the userinfo endpoint for a name.
-		if ui, err := o.provider.UserInfo(ctx, oauth2.StaticTokenSource(tok)); err == nil && ui.Subject == idt.Subject {
+		if ui, err := o.provider.UserInfo(ctx, oauth2.StaticTokenSource(tok)); err == nil && ui.Subject == idt.Subject && ui.EmailVerified {
 			id.Name = ui.Email
 		}
 	}
@@ -104,6 +99,32 @@ func (o *OIDC) Exchange(ctx context.Context, code, verifier, nonce string) (Iden
 	}
 	id.Groups = stringList(claims[o.groupsClaim])
 	return id, nil
+}
+
+// displayName is the name shown for a user (display only: the audit trail
+// uses issuer + subject): a verified email, else preferred_username or
+// name. An unverified email is never shown, it proves nothing.
+func displayName(claims map[string]any) string {
+	if v, ok := claims["email"].(string); ok && v != "" && verified(claims["email_verified"]) {
+		return v
+	}
+	for _, k := range []string{"preferred_username", "name"} {
+		if v, ok := claims[k].(string); ok && v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// verified reads email_verified, a boolean or (Cognito) the string "true".
+func verified(v any) bool {
+	switch t := v.(type) {
+	case bool:
+		return t
+	case string:
+		return t == "true"
+	}
+	return false
 }
 
 // stringList reads a claim that is a list of strings or one string (both

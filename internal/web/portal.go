@@ -181,12 +181,21 @@ func (s *Server) writeUsageChart(w http.ResponseWriter, r *http.Request, sess *S
 	_, _ = w.Write(svg)
 }
 
+// dayLabel is a chart label for a YYYY-MM-DD date: MM-DD, or the date as
+// it is when it has another shape (never a panic on a short one).
+func dayLabel(date string) string {
+	if len(date) == len("2006-01-02") && date[4] == '-' {
+		return date[5:]
+	}
+	return date
+}
+
 func usageChart(v usageView) ([]byte, error) {
 	used := make([]float64, 0, len(v.Report.Days))
 	labels := make([]string, 0, len(v.Report.Days))
 	for _, d := range v.Report.Days {
 		used = append(used, float64(d.Used))
-		labels = append(labels, d.Date[5:])
+		labels = append(labels, dayLabel(d.Date))
 	}
 	if len(used) == 0 {
 		used, labels = []float64{0}, []string{"no data"}

@@ -50,7 +50,11 @@ type Config struct {
 	// InsecureCookies drops the Secure attribute, for plain-http loopback
 	// development only (make dev); never set in AWS.
 	InsecureCookies bool
-	SessionTTL      time.Duration // default 8h
+	SessionTTL      time.Duration // customer sessions; default 8h
+	// OperatorSessionTTL bounds an operator session (default 1h): group
+	// membership is only checked at sign-in, so removing an operator from
+	// the group takes effect within this time.
+	OperatorSessionTTL time.Duration
 	// OpenAPI is the operator-supplied API description the portal renders.
 	OpenAPI []byte
 	// APIBaseURL is the API's public URL used in the portal's examples.
@@ -92,6 +96,9 @@ func New(cfg Config, svc *service.Service, usage UsageSource, events service.Pla
 	if cfg.SessionTTL == 0 {
 		cfg.SessionTTL = 8 * time.Hour
 	}
+	if cfg.OperatorSessionTTL == 0 {
+		cfg.OperatorSessionTTL = time.Hour
+	}
 	if cfg.RotateGrace == 0 {
 		cfg.RotateGrace = keys.DefaultRotationGrace
 	}
@@ -104,7 +111,7 @@ func New(cfg Config, svc *service.Service, usage UsageSource, events service.Pla
 		o(s)
 	}
 	var err error
-	if s.cookies, err = newCookies(cfg.HashKey, cfg.BlockKey, !cfg.InsecureCookies, cfg.SessionTTL, s.clock.Now); err != nil {
+	if s.cookies, err = newCookies(cfg.HashKey, cfg.BlockKey, !cfg.InsecureCookies, max(cfg.SessionTTL, cfg.OperatorSessionTTL), s.clock.Now); err != nil {
 		return nil, err
 	}
 	if s.tmpl, err = parseTemplates(); err != nil {
@@ -210,7 +217,7 @@ type page struct {
 }
 
 func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name string, sess *Session, data any) {
-	s.renderPage(w, r, status, name, page{Session: sess, Data: data, Flash: r.URL.Query().Get("done")})
+	s.renderPage(w, r, status, name, page{Session: sess, Data: data, Flash: flash(r.URL.Query().Get("done"))})
 }
 
 func (s *Server) renderPage(w http.ResponseWriter, r *http.Request, status int, name string, p page) {
@@ -244,6 +251,8 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, sess *Session, err
 		status, msg = http.StatusConflict, "That already exists."
 	case errors.Is(err, registry.ErrInvalidTransition), errors.Is(err, registry.ErrKeyRotated), errors.Is(err, registry.ErrPlanRequestDecided):
 		status, msg = http.StatusConflict, "That change is not possible in the current state."
+	case errors.Is(err, registry.ErrPlanRequestPending):
+		status, msg = http.StatusConflict, "You already have a pending plan-change request; wait until an operator decides it."
 	case errors.Is(err, registry.ErrConflict), errors.Is(err, registry.ErrVersionMismatch):
 		status, msg = http.StatusConflict, "Changed concurrently; reload and try again."
 	}
@@ -274,10 +283,7 @@ func (s *Server) login(role Role) http.HandlerFunc {
 // operator group for the console, a client binding for the portal.
 func (s *Server) callback(w http.ResponseWriter, r *http.Request) {
 	var ls loginState
-	ck, err := r.Cookie(loginCookie)
-	if err == nil {
-		err = s.cookies.codec.Decode(loginCookie, ck.Value, &ls)
-	}
+	err := s.cookies.get(r, loginCookie, &ls)
 	s.cookies.clear(w, loginCookie)
 	if err != nil || ls.State == "" || r.FormValue("state") != ls.State || s.clock.Now().Unix() >= ls.Expires {
 		s.renderPage(w, r, http.StatusBadRequest, "error", page{Error: "The sign-in expired or did not start here; sign in again."})
@@ -311,7 +317,11 @@ func (s *Server) callback(w http.ResponseWriter, r *http.Request) {
 		}
 		sess.CustomerID, dest = b.CustomerID, "/portal/"
 	}
-	if _, err := s.cookies.startSession(w, sess); err != nil {
+	ttl := s.cfg.SessionTTL
+	if sess.Role == RoleOperator {
+		ttl = s.cfg.OperatorSessionTTL
+	}
+	if _, err := s.cookies.startSession(w, sess, ttl); err != nil {
 		s.fail(w, r, nil, err)
 		return
 	}
@@ -354,6 +364,22 @@ func (s *Server) authed(role Role, h func(http.ResponseWriter, *http.Request, Se
 		if r.Method == http.MethodPost && !validCSRF(sess, r) {
 			s.renderPage(w, r, http.StatusForbidden, "error", page{Session: &sess, Error: "The form expired; reload the page and try again."})
 			return
+		}
+		if role == RoleCustomer {
+			// Access is re-checked on every request, not only at sign-in:
+			// deleting the binding (or moving it to another customer) ends
+			// the session at once.
+			b, err := s.svc.Store().GetBinding(r.Context(), s.cfg.Env, sess.Issuer, sess.Subject)
+			if err != nil && !errors.Is(err, registry.ErrNotFound) {
+				s.fail(w, r, nil, err)
+				return
+			}
+			if err != nil || b.CustomerID != sess.CustomerID {
+				s.log.Info("portal session refused: binding gone", slog.String("subject", sess.Subject), slog.String("customer", sess.CustomerID))
+				s.cookies.clear(w, sessionCookie)
+				s.renderPage(w, r, http.StatusUnauthorized, "error", page{Error: "Your account is no longer linked to this customer; sign in again."})
+				return
+			}
 		}
 		h(w, r, sess)
 	}

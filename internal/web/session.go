@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/gorilla/securecookie"
@@ -34,12 +35,14 @@ type Session struct {
 	Expires    int64  `json:"e"`           // unix seconds
 }
 
-// Actor is how the session's user appears in the audit trail.
+// Actor is how the session's user appears in the audit trail: the
+// issuer-assigned, immutable subject, never a name or email the user could
+// change (Name is for display only).
 func (s Session) Actor() string {
 	if s.Role == RoleCustomer {
 		return "customer:" + s.CustomerID + ":" + s.Subject
 	}
-	return "operator:" + s.Name
+	return "operator:" + s.Issuer + "#" + s.Subject
 }
 
 // loginState is the short-lived cookie that carries an OIDC sign-in from the
@@ -53,8 +56,13 @@ type loginState struct {
 }
 
 const (
-	sessionCookie = "stagehand_session"
-	loginCookie   = "stagehand_login"
+	// The __Host- prefix makes the browser accept the cookie only with
+	// Secure, Path=/ and no Domain, so a sibling subdomain (or plain http)
+	// cannot set or overwrite it. Without Secure (InsecureCookies, plain
+	// http on loopback) the prefix is dropped: browsers refuse it there.
+	hostPrefix    = "__Host-"
+	sessionCookie = hostPrefix + "stagehand_session"
+	loginCookie   = hostPrefix + "stagehand_login"
 	loginTTL      = 10 * time.Minute
 )
 
@@ -82,30 +90,44 @@ func newCookies(hashKey, blockKey []byte, secure bool, ttl time.Duration, now fu
 	return &cookies{codec: codec, secure: secure, ttl: ttl, now: now}, nil
 }
 
+// name is a cookie's name on the wire: without Secure, the __Host- prefix
+// is dropped.
+func (c *cookies) name(name string) string {
+	if c.secure {
+		return name
+	}
+	return strings.TrimPrefix(name, hostPrefix)
+}
+
+// get reads and decodes the cookie name into v.
+func (c *cookies) get(r *http.Request, name string, v any) error {
+	ck, err := r.Cookie(c.name(name))
+	if err != nil {
+		return err
+	}
+	return c.codec.Decode(name, ck.Value, v)
+}
+
 func (c *cookies) set(w http.ResponseWriter, name string, v any, ttl time.Duration) error {
 	enc, err := c.codec.Encode(name, v)
 	if err != nil {
 		return fmt.Errorf("encode %s cookie: %w", name, err)
 	}
-	http.SetCookie(w, &http.Cookie{Name: name, Value: enc, Path: "/", MaxAge: int(ttl / time.Second),
+	http.SetCookie(w, &http.Cookie{Name: c.name(name), Value: enc, Path: "/", MaxAge: int(ttl / time.Second),
 		HttpOnly: true, Secure: c.secure, SameSite: http.SameSiteLaxMode})
 	return nil
 }
 
 func (c *cookies) clear(w http.ResponseWriter, name string) {
-	http.SetCookie(w, &http.Cookie{Name: name, Value: "", Path: "/", MaxAge: -1,
+	http.SetCookie(w, &http.Cookie{Name: c.name(name), Value: "", Path: "/", MaxAge: -1,
 		HttpOnly: true, Secure: c.secure, SameSite: http.SameSiteLaxMode})
 }
 
 // session decodes and checks the session cookie (signature, encryption,
 // expiry); anything wrong is errNoSession.
 func (c *cookies) session(r *http.Request) (Session, error) {
-	ck, err := r.Cookie(sessionCookie)
-	if err != nil {
-		return Session{}, errNoSession
-	}
 	var s Session
-	if err := c.codec.Decode(sessionCookie, ck.Value, &s); err != nil {
+	if err := c.get(r, sessionCookie, &s); err != nil {
 		return Session{}, errNoSession
 	}
 	if c.now().Unix() >= s.Expires || s.CSRF == "" || s.Subject == "" ||
@@ -115,10 +137,13 @@ func (c *cookies) session(r *http.Request) (Session, error) {
 	return s, nil
 }
 
-func (c *cookies) startSession(w http.ResponseWriter, s Session) (Session, error) {
+// startSession sets a fresh session cookie valid for ttl (at most the
+// codec's maximum age).
+func (c *cookies) startSession(w http.ResponseWriter, s Session, ttl time.Duration) (Session, error) {
+	ttl = min(ttl, c.ttl)
 	s.CSRF = randomToken()
-	s.Expires = c.now().Add(c.ttl).Unix()
-	return s, c.set(w, sessionCookie, s, c.ttl)
+	s.Expires = c.now().Add(ttl).Unix()
+	return s, c.set(w, sessionCookie, s, ttl)
 }
 
 func randomToken() string {

@@ -413,7 +413,7 @@ func TestPortalAndConsoleFlow(t *testing.T) {
 		}
 	}
 	want := []string{
-		"plan.request.approved by operator:alice@example.com", "subscription.change-plan by operator:alice@example.com",
+		"plan.request.approved by operator:" + testIssuer + "#op-1", "subscription.change-plan by operator:" + testIssuer + "#op-1",
 		"plan.request by customer:acme:user-acme", "key.revoke by customer:acme:user-acme",
 		"key.rotate by customer:acme:user-acme", "key.create by customer:acme:user-acme",
 	}
@@ -466,7 +466,7 @@ func TestConsoleCustomerLifecycle(t *testing.T) {
 	}
 	trail, _ := f.svc.Store().ListAudit(ctx, "initech", "", 50)
 	for _, e := range trail.Items {
-		if e.Actor != "operator:alice@example.com" {
+		if e.Actor != "operator:"+testIssuer+"#op-1" {
 			t.Errorf("audit entry %s by %q, want the operator", e.Action, e.Actor)
 		}
 	}
@@ -519,7 +519,7 @@ func TestCallbackRoles(t *testing.T) {
 			if (sess != nil) != (tc.status == http.StatusSeeOther) {
 				t.Fatalf("session cookie set = %v", sess != nil)
 			}
-			if sess != nil && (!sess.HttpOnly || !sess.Secure || sess.SameSite != http.SameSiteLaxMode || sess.MaxAge != int((8*time.Hour).Seconds())) {
+			if sess != nil && (!sess.HttpOnly || !sess.Secure || sess.SameSite != http.SameSiteLaxMode || sess.MaxAge != int(wantSessionTTL(tc.code).Seconds())) {
 				t.Errorf("session cookie %+v", sess)
 			}
 		})

@@ -94,7 +94,7 @@ func build(ctx context.Context, getenv func(string) string, log *slog.Logger) (h
 	}
 	srv, err := web.New(web.Config{
 		Env: st.Env, OperatorGroup: st.OperatorGroup, HashKey: secrets.HashKey, BlockKey: secrets.BlockKey,
-		InsecureCookies: st.InsecureCookies, OpenAPI: doc, APIBaseURL: st.APIURL,
+		InsecureCookies: st.InsecureCookies, OpenAPI: doc, APIBaseURL: st.APIURL, OperatorSessionTTL: st.OperatorSessionTTL,
 	}, svc, service.NewUsageReader(store, apigw), service.EventBridgePlanEvents{Client: eb, Bus: st.EventBus, Source: st.EventSource}, auth, web.WithLogger(log))
 	if err != nil {
 		return nil, err

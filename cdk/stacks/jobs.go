@@ -38,6 +38,9 @@ var JobFunctionNames = []string{FnRotation, FnUsage, FnBilling}
 const (
 	EnvRotationKMSKey = "STAGEHAND_ROTATION_KMS_KEY"
 	EnvBillingBucket  = "STAGEHAND_BILLING_BUCKET"
+	// EnvDenialLogGroup: the authorizer's log group, where the usage job
+	// reads the denial counts with Logs Insights (internal/usage).
+	EnvDenialLogGroup = "STAGEHAND_DENIAL_LOG_GROUP"
 )
 
 // dynamoUsageActions: reads (plans, subscriptions on GSI2, usage days),
@@ -111,11 +114,24 @@ const usageReportsPath = "/usageplans/*/usage"
 // environment's usage plans only) and anomaly events.
 func (ss *SharedStack) newUsageJob(cfg *config.Config, assets map[string]string, tableKey awskms.Key, env map[string]*string) {
 	dlq := newQueue(ss.Stack, "UsageDlq", nil, nil)
+	authorizerLogs := ss.Authorizer.LogGroup()
 	fn := ss.newFunction(cfg, functionSpec{
 		id: "Usage", name: FnUsage, asset: assets[FnUsage], size: jobSize,
 		description: "stagehand " + cfg.Env + " daily usage collection and anomaly detection",
-		env:         withEnv(env, nil), reserved: 1, asyncDLQ: dlq,
+		env:         withEnv(env, map[string]*string{EnvDenialLogGroup: authorizerLogs.LogGroupName()}), reserved: 1, asyncDLQ: dlq,
 	})
+	// Denial counts: one Logs Insights query a day over the authorizer's
+	// log group (its EMF denial lines, docs/jobs.md). StartQuery is
+	// granted on that log group only; GetQueryResults supports no
+	// resource-level permission, so it is granted on "*": it reads a
+	// query's result by id (this role cannot list queries).
+	// https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazoncloudwatchlogs.html
+	ss.Roles[FnUsage].AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions: jsii.Strings("logs:StartQuery"), Resources: jsii.Strings(*authorizerLogs.LogGroupArn()),
+	}))
+	ss.Roles[FnUsage].AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions: jsii.Strings("logs:GetQueryResults"), Resources: jsii.Strings("*"),
+	}))
 	ss.grantTable(FnUsage, tableKey, dynamoUsageActions, kmsReadWriteActions, []string{TableGSI2})
 	// GetUsage reads counters only. The registry owns the usage plans and
 	// the reconciler creates them at run time, so their ids are unknown at
@@ -126,9 +142,10 @@ func (ss *SharedStack) newUsageJob(cfg *config.Config, assets map[string]string,
 		Actions: jsii.Strings("apigateway:GET"), Resources: jsii.Strings(*apiGatewayArn(ss.Stack, usageReportsPath)),
 	}))
 	suppress(ss.Roles[FnUsage], true, suppression{
-		id:        "AwsSolutions-IAM5",
-		reason:    "Usage plans are created at run time by the reconciler (the registry owns them), so GetUsage is granted on /usageplans/*/usage: read-only usage counters, GET only.",
-		appliesTo: []string{"Resource::arn:<AWS::Partition>:apigateway:<AWS::Region>::" + usageReportsPath},
+		id: "AwsSolutions-IAM5",
+		reason: "Usage plans are created at run time by the reconciler (the registry owns them), so GetUsage is granted on /usageplans/*/usage: read-only usage counters, GET only. " +
+			"logs:GetQueryResults supports no resource-level permission (Service Authorization Reference, CloudWatch Logs), so it is on *: it reads the result of a Logs Insights query by id, and StartQuery, the only way to make one, is granted on the authorizer's log group only.",
+		appliesTo: []string{"Resource::arn:<AWS::Partition>:apigateway:<AWS::Region>::" + usageReportsPath, "Resource::*"},
 	})
 	ss.grantPutEvents(FnUsage)
 	ss.newJobSchedule(cfg, "UsageSchedule", "daily usage collection and anomaly detection", "cron(30 1 * * ? *)", fn, dlq)

@@ -117,9 +117,13 @@ func TestJobRolePermissions(t *testing.T) {
 			events,
 			"sqs:SendMessage on ${" + idWithPrefix(t, sh, "AWS::SQS::Queue", "RotationDlq") + ".Arn}",
 		}},
-		{"usage: its registry items and GSI2, GetUsage on this environment's usage plans, events, its DLQ", stacks.FnUsage, []string{
+		{"usage: its registry items and GSI2, GetUsage on this environment's usage plans, a Logs Insights query of the authorizer's log group, events, its DLQ", stacks.FnUsage, []string{
 			"dynamodb:DeleteItem,dynamodb:GetItem,dynamodb:PutItem,dynamodb:Query,dynamodb:UpdateItem on " + table + " " + table + "/index/GSI2",
 			"apigateway:GET on " + strings.Join(usagePaths(t, sh), " "),
+			"logs:StartQuery on ${" + idWithPrefix(t, sh, "AWS::Logs::LogGroup", "AuthorizerLogs") + ".Arn}",
+			// GetQueryResults has no resource-level permission; CDK merges
+			// it with X-Ray's statement on *.
+			"logs:GetQueryResults,xray:PutTelemetryRecords,xray:PutTraceSegments on *",
 			events,
 			"sqs:SendMessage on ${" + idWithPrefix(t, sh, "AWS::SQS::Queue", "UsageDlq") + ".Arn}",
 		}},
@@ -159,6 +163,29 @@ func TestRotationFunctionConfiguration(t *testing.T) {
 	key := resourceByID(t, sh.Stack, rotationKeyID(t, sh))
 	if key.Props["EnableKeyRotation"] != true {
 		t.Errorf("rotation secrets key: EnableKeyRotation %v", key.Props["EnableKeyRotation"])
+	}
+}
+
+// TestUsageFunctionConfiguration: the usage job reads the denial counts
+// from the authorizer's log group (the one the authorizer writes to).
+func TestUsageFunctionConfiguration(t *testing.T) {
+	sh := envs["dev"].Shared
+	fn := resourceByID(t, sh.Stack, idWithPrefix(t, sh, "AWS::Lambda::Function", "Usage")).Props
+	got := map[string]string{}
+	for k, v := range get(fn, "Environment", "Variables").(map[string]any) {
+		got[k] = render(v)
+	}
+	logs := idWithPrefix(t, sh, "AWS::Logs::LogGroup", "AuthorizerLogs")
+	want := map[string]string{
+		stacks.EnvStage: "dev", stacks.EnvTable: "${" + logicalID(t, sh.Stack, sh.Table) + "}",
+		stacks.EnvDenialLogGroup: "${" + logs + "}",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("environment (-want +got):\n%s", diff)
+	}
+	authz := resourceByID(t, sh.Stack, idWithPrefix(t, sh, "AWS::Lambda::Function", "Authorizer")).Props
+	if got := render(get(authz, "LoggingConfig", "LogGroup")); got != "${"+logs+"}" {
+		t.Errorf("authorizer log group %s, want %s", got, logs)
 	}
 }
 

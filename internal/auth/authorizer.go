@@ -115,6 +115,8 @@ type Authorizer struct {
 	// unknown is the negative cache of keys the registry lacks, and the
 	// unknown-key metric (unknownkeys.go).
 	unknown *unknownKeys
+	// denials counts denied requests per customer and key (denials.go).
+	denials denials
 
 	// downUntil (unix nanoseconds): after a registry failure, resilient mode
 	// serves stale entries without calling the registry until then.
@@ -223,12 +225,14 @@ func (a *Authorizer) Handle(ctx context.Context, req events.APIGatewayCustomAuth
 	resp, d, err := a.authorize(ctx, &req)
 	if err != nil {
 		a.logRejection(ctx, &req, &d, err)
+		a.denied(ctx, &d, 401)
 		return events.APIGatewayCustomAuthorizerResponse{}, ErrUnauthorized
 	}
 	if !d.allowed {
 		a.log.InfoContext(ctx, "forbidden: route not permitted for caller",
 			"authMethod", d.method, "customerId", d.customerID, "keyId", d.keyID, "clientId", d.clientID,
 			"methodArn", req.MethodArn, "requestId", req.RequestContext.RequestID)
+		a.denied(ctx, &d, 403)
 	}
 	return resp, nil
 }
@@ -309,26 +313,35 @@ func (a *Authorizer) authorizeKey(ctx context.Context, key, sourceIP string, now
 		return nil, err
 	}
 	d.keyID = e.key.ID
+	// Each rejection names the key's customer, for the denial count
+	// (denials.go); an allowed request does nothing more than before.
 	if e.err != nil {
+		d.customerID = e.key.CustomerID
 		return nil, e.err
 	}
 	switch st := e.key.EffectiveStatus(now); st {
 	case registry.KeyActive:
 	case registry.KeyRevoked:
+		d.customerID = e.key.CustomerID
 		return nil, ErrKeyRevoked
 	case registry.KeySuspended:
+		d.customerID = e.key.CustomerID
 		return nil, ErrKeySuspended
 	case registry.KeyExpired:
+		d.customerID = e.key.CustomerID
 		return nil, ErrKeyExpired
 	default:
+		d.customerID = e.key.CustomerID
 		return nil, fmt.Errorf("%w: status %q", ErrKeyInactive, st)
 	}
 	if e.customerStatus != registry.CustomerActive {
+		d.customerID = e.key.CustomerID
 		return nil, ErrCustomerSuspended
 	}
 	if len(e.allow) > 0 {
 		ip, err := netip.ParseAddr(sourceIP)
 		if err != nil || !keys.Allowed(e.allow, ip) {
+			d.customerID = e.key.CustomerID
 			return nil, ErrSourceIPNotAllowed
 		}
 	}

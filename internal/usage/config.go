@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/apigateway"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 
@@ -27,8 +28,12 @@ type FunctionConfig struct {
 	Env, Table, EventBus string
 	// RetentionDays: how long usage days are kept (STAGEHAND_USAGE_RETENTION_DAYS, default 400).
 	RetentionDays int
+	// DenialLogGroup: the authorizer's log group, read for denial counts
+	// with Logs Insights (STAGEHAND_DENIAL_LOG_GROUP; empty: no denial
+	// signal).
+	DenialLogGroup string
 	// Endpoint overrides for local runs.
-	DynamoDBEndpoint, APIGatewayEndpoint, EventBridgeEndpoint string
+	DynamoDBEndpoint, APIGatewayEndpoint, EventBridgeEndpoint, LogsEndpoint string
 }
 
 // ErrFunctionConfig wraps every problem of the function's configuration.
@@ -36,11 +41,16 @@ var ErrFunctionConfig = errors.New("invalid configuration")
 
 var reEnv = regexp.MustCompile(`^[a-z][a-z0-9-]{0,31}$`)
 
+// reLogGroup: CloudWatch Logs' log group name pattern
+// (https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_CreateLogGroup.html).
+var reLogGroup = regexp.MustCompile(`^[.\-_/#A-Za-z0-9]{1,512}$`)
+
 // ConfigFromEnv reads the configuration with getenv.
 func ConfigFromEnv(getenv func(string) string) (FunctionConfig, error) {
 	c := FunctionConfig{Env: getenv("STAGEHAND_ENV"), Table: getenv("STAGEHAND_TABLE"), EventBus: getenv("STAGEHAND_EVENT_BUS"), RetentionDays: 400,
 		DynamoDBEndpoint: getenv("STAGEHAND_DYNAMODB_ENDPOINT"), APIGatewayEndpoint: getenv("STAGEHAND_APIGATEWAY_ENDPOINT"),
-		EventBridgeEndpoint: getenv("STAGEHAND_EVENTBRIDGE_ENDPOINT")}
+		EventBridgeEndpoint: getenv("STAGEHAND_EVENTBRIDGE_ENDPOINT"),
+		DenialLogGroup:      getenv("STAGEHAND_DENIAL_LOG_GROUP"), LogsEndpoint: getenv("STAGEHAND_LOGS_ENDPOINT")}
 	var problems []string
 	if !reEnv.MatchString(c.Env) {
 		problems = append(problems, fmt.Sprintf("STAGEHAND_ENV %q must be a lowercase name", c.Env))
@@ -55,6 +65,9 @@ func ConfigFromEnv(getenv func(string) string) (FunctionConfig, error) {
 		} else {
 			c.RetentionDays = n
 		}
+	}
+	if c.DenialLogGroup != "" && !reLogGroup.MatchString(c.DenialLogGroup) {
+		problems = append(problems, fmt.Sprintf("STAGEHAND_DENIAL_LOG_GROUP %q is not a log group name", c.DenialLogGroup))
 	}
 	if len(problems) > 0 {
 		return c, fmt.Errorf("%w: %s", ErrFunctionConfig, strings.Join(problems, "; "))
@@ -82,8 +95,12 @@ func NewHandlerFromConfig(cfg FunctionConfig, awsCfg aws.Config, log *slog.Logge
 	db := dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) { o.BaseEndpoint = endpoint(cfg.DynamoDBEndpoint) })
 	gw := apigateway.NewFromConfig(awsCfg, func(o *apigateway.Options) { o.BaseEndpoint = endpoint(cfg.APIGatewayEndpoint) })
 	eb := eventbridge.NewFromConfig(awsCfg, func(o *eventbridge.Options) { o.BaseEndpoint = endpoint(cfg.EventBridgeEndpoint) })
-	job := NewJob(registry.New(db, cfg.Table), reconcile.NewClient(gw), EventBridgePublisher{Client: eb, Bus: cfg.EventBus},
-		WithLogger(log), WithRetention(time.Duration(cfg.RetentionDays)*24*time.Hour))
+	opts := []Option{WithLogger(log), WithRetention(time.Duration(cfg.RetentionDays) * 24 * time.Hour)}
+	if cfg.DenialLogGroup != "" {
+		cwl := cloudwatchlogs.NewFromConfig(awsCfg, func(o *cloudwatchlogs.Options) { o.BaseEndpoint = endpoint(cfg.LogsEndpoint) })
+		opts = append(opts, WithDenials(LogsInsightsDenials{Client: cwl, LogGroup: cfg.DenialLogGroup}))
+	}
+	job := NewJob(registry.New(db, cfg.Table), reconcile.NewClient(gw), EventBridgePublisher{Client: eb, Bus: cfg.EventBus}, opts...)
 	return &Handler{Job: job, env: cfg.Env, clock: clock.System{}, log: log}
 }
 

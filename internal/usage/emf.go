@@ -6,36 +6,41 @@ import (
 	"time"
 )
 
-// Denial metric: the authorizer writes one CloudWatch Embedded Metric
-// Format line per denied request (401/403), so CloudWatch counts denials
-// per environment and customer without a PutMetricData call:
+// Denial metric: the authorizer counts denied requests (401/403 whose
+// credentials name a customer) per customer, key and status in memory and,
+// at most once a minute per instance, writes one CloudWatch Embedded
+// Metric Format line per (customer, key, status) with the window's count
+// (internal/auth, denials.go):
 //
 //	{"_aws":{"Timestamp":1764720000000,"CloudWatchMetrics":[{"Namespace":"stagehand/authorizer",
-//	  "Dimensions":[["Env","CustomerId"]],"Metrics":[{"Name":"Denied","Unit":"Count"}]}]},
-//	 "Env":"prod","CustomerId":"acme","KeyId":"key_…","Reason":"scope","Denied":1}
+//	  "Dimensions":[["Env"]],"Metrics":[{"Name":"Denied","Unit":"Count"}]}]},
+//	 "Env":"prod","CustomerId":"acme","KeyId":"key_…","Status":403,"Denied":17}
 //
-// KeyId and Reason are properties, not dimensions (a dimension per key
-// would be a metric per key): a surge found per customer is traced to its
-// key with Logs Insights on the same lines. Requests whose credentials name
-// no customer are counted under CustomerId "unknown".
+// Env is the only dimension: one CloudWatch metric per environment (an
+// alarm on all denials), not one per customer or key, which would cost a
+// custom metric each. CustomerId, KeyId and Status are properties: the
+// usage job sums Denied by CustomerId with a Logs Insights query over the
+// authorizer's log group (LogsInsightsDenials), and a surge found per
+// customer is traced to its key with the same lines (docs/jobs.md).
 // https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html
 const (
 	DenialNamespace = "stagehand/authorizer"
 	DenialMetric    = "Denied"
 )
 
-// DenialEMF returns the EMF line for one denied request.
-func DenialEMF(at time.Time, env, customerID, keyID, reason string) []byte {
+// DenialEMF returns the EMF line for n denied requests of one customer's
+// key (or JWT client) with one status (401 or 403).
+func DenialEMF(at time.Time, env, customerID, keyID string, status int, n int64) []byte {
 	line := map[string]any{
 		"_aws": map[string]any{
 			"Timestamp": at.UnixMilli(),
 			"CloudWatchMetrics": []any{map[string]any{
 				"Namespace":  DenialNamespace,
-				"Dimensions": [][]string{{"Env", "CustomerId"}},
+				"Dimensions": [][]string{{"Env"}},
 				"Metrics":    []any{map[string]string{"Name": DenialMetric, "Unit": "Count"}},
 			}},
 		},
-		"Env": env, "CustomerId": customerID, "KeyId": keyID, "Reason": reason, DenialMetric: 1,
+		"Env": env, "CustomerId": customerID, "KeyId": keyID, "Status": status, DenialMetric: n,
 	}
 	b, _ := json.Marshal(line)
 	return b
@@ -43,8 +48,8 @@ func DenialEMF(at time.Time, env, customerID, keyID, reason string) []byte {
 
 // DenialSource reads the per-customer denial counts of one UTC day (the
 // Sum of DenialMetric by CustomerId); the job stores them next to usage
-// and looks for surges in them. A CloudWatch GetMetricData implementation
-// plugs in here.
+// and looks for surges in them. LogsInsightsDenials reads them from the
+// authorizer's log group.
 type DenialSource interface {
 	Denials(ctx context.Context, env string, day time.Time) (map[string]int64, error)
 }

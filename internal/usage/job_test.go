@@ -246,16 +246,16 @@ func TestDenialEMFShape(t *testing.T) {
 				Metrics    []struct{ Name, Unit string }
 			}
 		} `json:"_aws"`
-		Env, CustomerId, KeyId, Reason string
-		Denied                         int
+		Env, CustomerId, KeyId string
+		Status, Denied         int
 	}
 	at := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
-	if err := json.Unmarshal(usage.DenialEMF(at, "prod", "acme", "key_abc", "scope"), &line); err != nil {
+	if err := json.Unmarshal(usage.DenialEMF(at, "prod", "acme", "key_abc", 403, 17), &line); err != nil {
 		t.Fatal(err)
 	}
 	m := line.AWS.CloudWatchMetrics
-	got := fmt.Sprint(line.AWS.Timestamp, m[0].Namespace, m[0].Dimensions, m[0].Metrics, line.Env, line.CustomerId, line.KeyId, line.Denied)
-	want := fmt.Sprint(at.UnixMilli(), "stagehand/authorizer", [][]string{{"Env", "CustomerId"}}, []struct{ Name, Unit string }{{"Denied", "Count"}}, "prod", "acme", "key_abc", 1)
+	got := fmt.Sprint(line.AWS.Timestamp, m[0].Namespace, m[0].Dimensions, m[0].Metrics, line.Env, line.CustomerId, line.KeyId, line.Status, line.Denied)
+	want := fmt.Sprint(at.UnixMilli(), "stagehand/authorizer", [][]string{{"Env"}}, []struct{ Name, Unit string }{{"Denied", "Count"}}, "prod", "acme", "key_abc", 403, 17)
 	if got != want {
 		t.Errorf("EMF line\n got %s\nwant %s", got, want)
 	}

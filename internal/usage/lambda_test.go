@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -24,9 +25,11 @@ func TestLambdaWiring(t *testing.T) {
 	w.record("spiky", day, 3000)
 	bus := eventbus.New()
 	busURL := bus.Start(t)
+	logs, logsURL := newLogsFake(t, func(time.Time) [][2]string { return [][2]string{{"spiky", "3.0"}} })
 	env := map[string]string{
 		"STAGEHAND_ENV": "dev", "STAGEHAND_TABLE": w.store.Table(), "STAGEHAND_DYNAMODB_ENDPOINT": ddbtest.Endpoint(t),
 		"STAGEHAND_APIGATEWAY_ENDPOINT": w.gw.Start(t), "STAGEHAND_EVENTBRIDGE_ENDPOINT": busURL,
+		"STAGEHAND_DENIAL_LOG_GROUP": "/aws/lambda/stagehand-authorizer", "STAGEHAND_LOGS_ENDPOINT": logsURL,
 	}
 	h, err := usage.NewHandlerFromEnv(context.Background(), func(k string) string { return env[k] }, slog.New(slog.DiscardHandler))
 	if err != nil {
@@ -46,6 +49,17 @@ func TestLambdaWiring(t *testing.T) {
 	if n != 1 {
 		t.Errorf("%d anomaly events on the bus, want 1", n)
 	}
+	// The denial source is the real Logs Insights client on the
+	// configured endpoint and log group.
+	logs.mu.Lock()
+	defer logs.mu.Unlock()
+	if len(logs.starts) != 1 || logs.starts[0]["logGroupNames"].([]any)[0] != "/aws/lambda/stagehand-authorizer" {
+		t.Errorf("StartQuery calls %v, want one on the configured log group", logs.starts)
+	}
+	days, err := w.store.ListUsageDays(context.Background(), "dev", "spiky", day.Format(time.DateOnly), day.Format(time.DateOnly))
+	if err != nil || len(days) != 1 || days[0].Denied != 3 {
+		t.Errorf("stored day %+v (%v), want 3 denied", days, err)
+	}
 }
 
 func TestUsageConfigFromEnv(t *testing.T) {
@@ -58,6 +72,8 @@ func TestUsageConfigFromEnv(t *testing.T) {
 		{"retention", map[string]string{"STAGEHAND_ENV": "dev", "STAGEHAND_TABLE": "t", "STAGEHAND_USAGE_RETENTION_DAYS": "90"}, true},
 		{"short retention", map[string]string{"STAGEHAND_ENV": "dev", "STAGEHAND_TABLE": "t", "STAGEHAND_USAGE_RETENTION_DAYS": "7"}, false},
 		{"no table", map[string]string{"STAGEHAND_ENV": "dev"}, false},
+		{"denial log group", map[string]string{"STAGEHAND_ENV": "dev", "STAGEHAND_TABLE": "t", "STAGEHAND_DENIAL_LOG_GROUP": "/aws/lambda/stagehand-dev-Authorizer_1.x#y"}, true},
+		{"bad denial log group", map[string]string{"STAGEHAND_ENV": "dev", "STAGEHAND_TABLE": "t", "STAGEHAND_DENIAL_LOG_GROUP": "a:b*"}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, err := usage.ConfigFromEnv(func(k string) string { return tc.env[k] }); (err == nil) != tc.ok {
